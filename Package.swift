@@ -1,0 +1,109 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One folder a module; the executables are thin shells over the libraries.
+let package = Package(
+    name: "changegate",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "changegate", targets: ["changegate"]),
+        .executable(name: "changegate-snowsim", targets: ["changegate-snowsim"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+    ],
+    targets: [
+        // Shared vocabulary of ServiceNow change requests (states, types, dates).
+        .target(name: "ServiceNowModel"),
+        .target(
+            name: "ServiceNowClient",
+            dependencies: [
+                "ServiceNowModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "ServiceNowSimulator",
+            dependencies: [
+                "ServiceNowModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "QueueStore",
+            dependencies: [
+                "StateMachine",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .target(name: "StateMachine", dependencies: ["ServiceNowModel"]),
+        // glibc's spawn extensions (pipe2, addchdir_np, addclosefrom_np) for the executor.
+        .target(name: "CSpawn"),
+        .target(name: "Executor", dependencies: ["CSpawn"]),
+        .systemLibrary(
+            name: "CSystemd",
+            pkgConfig: "libsystemd",
+            providers: [.apt(["libsystemd-dev"])]
+        ),
+        .target(
+            name: "Systemd",
+            dependencies: [
+                "CSystemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .target(
+            name: "ChangegateConfig",
+            dependencies: ["ServiceNowModel", "TOMLKit"]
+        ),
+        .target(
+            name: "Daemon",
+            dependencies: [
+                "ChangegateConfig", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "Systemd",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "CLI",
+            dependencies: [
+                "Daemon", "ChangegateConfig", "QueueStore", "ServiceNowClient",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "changegate", dependencies: ["CLI"]),
+        .executableTarget(
+            name: "changegate-snowsim",
+            dependencies: [
+                "ServiceNowSimulator",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .testTarget(name: "ServiceNowClientTests", dependencies: ["ServiceNowClient", "ServiceNowSimulator"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ServiceNowSimulatorTests", dependencies: ["ServiceNowSimulator", "ServiceNowModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore"]),
+        .testTarget(name: "StateMachineTests", dependencies: ["StateMachine"]),
+        .testTarget(name: "ExecutorTests", dependencies: ["Executor"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
+        .testTarget(name: "ChangegateConfigTests", dependencies: ["ChangegateConfig"]),
+        .testTarget(name: "IntegrationTests", dependencies: ["ServiceNowModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+    ],
+    swiftLanguageModes: [.v6]
+)

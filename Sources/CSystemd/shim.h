@@ -1,0 +1,5 @@
+#ifndef CHANGEGATE_CSYSTEMD_SHIM_H
+#define CHANGEGATE_CSYSTEMD_SHIM_H
+#include <systemd/sd-daemon.h>
+#include <systemd/sd-journal.h>
+#endif

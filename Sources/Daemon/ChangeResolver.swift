@@ -1,0 +1,78 @@
+import ChangegateConfig
+import Foundation
+import ServiceNowClient
+import ServiceNowModel
+import StateMachine
+
+/// creating_change: finds the task's change request, or creates exactly one.
+struct ChangeResolver: Sendable {
+    let client: ServiceNowClient
+    let connectionName: String
+
+    func resolve(_ task: ActiveTask) async -> Resolution {
+        do {
+            if let number = task.request.changeNumber {
+                guard let change = try await client.change(number: number) else {
+                    return .failed(.changeNotFound, reason: "Change \(number) (given on the row) was not found on connection \(connectionName)")
+                }
+                return .found(change, .givenNumber, notes: ["Using change \(number), given on the row"])
+            }
+            // Our own earlier attempt first: a crash between the create call and the database commit
+            // leaves a change carrying this task's correlation id, and it must be reused, never duplicated.
+            if let mine = try await client.searchChanges(ChangeQuery().correlationID(.equals(task.correlationID)), limit: 10).first {
+                return .found(mine, .correlationMatch, notes: ["Found change \(mine.number) created earlier for this task (correlation id \(task.correlationID))"])
+            }
+            let title = task.project.title(release: task.request.release, environment: task.request.environment)
+            let open = try await client.searchChanges(
+                ChangeQuery().shortDescription(.equals(title)).state(.notIn([.review, .closed, .canceled])), limit: 50)
+                .filter { $0.shortDescription == title && $0.state.isOpen }
+            if open.count > 1 {
+                let numbers = open.map(\.number).sorted().joined(separator: ", ")
+                return .failed(.ambiguousChange, reason: "Several open changes are titled \"\(title)\": \(numbers). Give change_number on the row, or cancel the extra changes")
+            }
+            if let match = open.first {
+                return .found(match, .titleMatch, notes: ["Using open change \(match.number) whose short description matches \"\(title)\""])
+            }
+            return try await create(task, title: title)
+        } catch let error where error.isTransient || isAmbiguous(error) {
+            return .retryLater(reason: error.description)
+        } catch {
+            return .failed(.servicenowError, reason: error.description)
+        }
+    }
+
+    private func create(_ task: ActiveTask, title: String) async throws(ServiceNowError) -> Resolution {
+        var fields = task.project.changeFields
+        fields["short_description"] = title
+        fields["description"] = Self.description(task)
+        fields["correlation_id"] = task.correlationID
+        fields["correlation_display"] = "changegate"
+        if let templateName = task.project.changeTemplate, !task.request.emergency {
+            guard let template = try await client.standardTemplate(named: templateName) else {
+                return .failed(.servicenowError, reason: "Standard change template \"\(templateName)\" was not found on connection \(connectionName). Fix projects.\(task.project.name).change_template, or check the template is active")
+            }
+            let change = try await client.createStandardChange(templateSysID: template.sysID, fields: fields)
+            return .found(change, .createdStandard, notes: ["Created standard change \(change.number) from template \"\(templateName)\""])
+        }
+        let type: ChangeType = task.request.emergency ? .emergency : .normal
+        let change = try await client.createChange(type, fields: fields)
+        return .found(change, type == .emergency ? .createdEmergency : .createdNormal,
+                      notes: ["Created \(type.rawValue) change \(change.number)"])
+    }
+
+    private func isAmbiguous(_ error: ServiceNowError) -> Bool {
+        if case .ambiguousWrite = error { return true }
+        return false
+    }
+
+    static func description(_ task: ActiveTask) -> String {
+        """
+        Deployment requested through changegate.
+        Project: \(task.request.project)
+        Release: \(task.request.release)
+        Environment: \(task.request.environment)
+        Requested by: \(task.request.requestedBy ?? "not given")
+        changegate task: \(task.id)
+        """
+    }
+}

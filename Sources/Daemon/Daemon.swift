@@ -1,0 +1,63 @@
+import ChangegateConfig
+import Foundation
+import Logging
+import QueueStore
+import ServiceLifecycle
+import Systemd
+import UnixSignals
+
+/// Wires the daemon's services: the scheduler, the watchdog and config reload, under one ServiceGroup.
+public enum Daemon {
+    /// Runs until SIGTERM/SIGINT. Throws before READY=1 when the config, secrets or database are not usable.
+    public static func run(configPath: String, logger: Logger) async throws {
+        let config = try ConfigLoader.load(path: configPath)
+        let store = try QueueStore(path: config.daemon.database)
+        let lock = try InstanceLock(databasePath: config.daemon.database)
+        let connections = try Connections(config: config, logger: logger)
+        let notifier = SystemdNotifier()
+        let heartbeat = ProgressHeartbeat()
+        let scheduler = try Scheduler(store: store, configuration: config, connections: connections,
+                                      heartbeat: heartbeat, notifier: notifier, logger: logger)
+        let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger)
+        let reload = ReloadService(configPath: configPath, scheduler: scheduler, notifier: notifier, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: scheduler),
+                .init(service: watchdog, successTerminationBehavior: .ignore),
+                .init(service: reload, successTerminationBehavior: .ignore),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        defer { withExtendedLifetime(lock) {} }
+        do {
+            try await group.run()
+        } catch {
+            await connections.shutdown()
+            throw error
+        }
+        await connections.shutdown()
+    }
+}
+
+/// SIGHUP: re-reads the config; a bad file is reported and the running one kept.
+struct ReloadService: Service {
+    let configPath: String
+    let scheduler: Scheduler
+    let notifier: SystemdNotifier
+    let logger: Logger
+
+    func run() async throws {
+        let signals = await UnixSignalsSequence(trapping: .sighup)
+        for await _ in signals.cancelOnGracefulShutdown() {
+            _ = notifier.reloading()
+            do {
+                let new = try ConfigLoader.load(path: configPath)
+                scheduler.reload(new)
+                logger.notice("Configuration reloaded from \(configPath)", metadata: ["message_id": MessageID.configReloaded.metadataValue])
+            } catch {
+                logger.error("Configuration reload failed, keeping the running configuration: \(error)")
+            }
+            _ = notifier.notify("READY=1")
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import ChangegateConfig
+import Executor
+import Foundation
+import Logging
+import ServiceNowClient
+import ServiceNowModel
+import StateMachine
+
+/// executing: runs the project's deploy command (from the config only) with the task's environment.
+struct DeploymentRunner: Sendable {
+    static let defaultPath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+    /// Harmless variables carried over from the daemon; nothing else of its environment reaches the child.
+    static let inherited = ["LANG", "LC_ALL", "TZ", "HOME", "USER", "LOGNAME"]
+
+    static func commandSpec(for task: ActiveTask, daemonEnvironment: [String: String]) -> CommandSpec {
+        var env: [String: String] = ["PATH": defaultPath]
+        for key in inherited { if let v = daemonEnvironment[key] { env[key] = v } }
+        env.merge(task.project.environment) { $1 }
+        env.merge(task.request.variables) { $1 }
+        env["CHANGEGATE_TASK_ID"] = "\(task.id)"
+        env["CHANGEGATE_PROJECT"] = task.request.project
+        env["CHANGEGATE_ENVIRONMENT"] = task.request.environment
+        env["CHANGEGATE_RELEASE"] = task.request.release
+        env["CHANGEGATE_CHANGE_NUMBER"] = task.change?.number ?? ""
+        env["CHANGEGATE_REQUESTED_BY"] = task.request.requestedBy ?? ""
+        let argv = task.project.shell ? ["/bin/sh", "-c", task.project.command[0]] : task.project.command
+        return CommandSpec(arguments: argv, environment: env, workingDirectory: task.project.workingDirectory)
+    }
+
+    let client: ServiceNowClient?
+    let inbox: Inbox
+    let output: OutputBuffer
+    let logger: Logger
+
+    func run(_ task: ActiveTask, spec: CommandSpec, stop: StopTrigger) async {
+        if let client, let change = task.change, task.project.workNotes {
+            do {
+                _ = try await client.updateChange(sysID: change.sysID, ChangeUpdate(workNotes: WorkNotes.starting(task)))
+            } catch {
+                // A missing note must not block an approved deployment; the task log records it.
+                output.append(.init(taskID: task.id, at: Date(), stream: .stderr,
+                                    text: "changegate: could not add the start work note to \(change.number): \(error)"))
+            }
+        }
+        let taskID = task.id
+        let inbox = self.inbox
+        let output = self.output
+        let result: Result<RunResult, ExecutorError>
+        do throws(ExecutorError) {
+            let r = try await GuardedRun.run(spec, timeout: task.project.executionTimeout, killGrace: task.project.killGrace,
+                                             stop: stop,
+                                             onStart: { pid in inbox.post(.childStarted(taskID: taskID, pid: pid)) },
+                                             onOutput: { stream, line in
+                                                 output.append(.init(taskID: taskID, at: Date(), stream: stream, text: line))
+                                             })
+            result = .success(r)
+        } catch {
+            result = .failure(error)
+        }
+        inbox.post(.childExited(taskID: taskID, result))
+    }
+}
+
+/// completing: the closing work note and, when configured, moving the change to Review or Closed.
+struct Completer: Sendable {
+    let client: ServiceNowClient?
+    let otherUsers: @Sendable (String, Int64) -> [Int64]
+
+    func complete(_ task: ActiveTask, duration: Duration?) async -> [String] {
+        guard let client, let change = task.change else { return [] }
+        var notes: [String] = []
+        let outcome = task.outcome ?? .interrupted
+        var update = ChangeUpdate()
+        if task.project.workNotes { update.workNotes = WorkNotes.finished(task, duration: duration) }
+        var moves: [ChangeUpdate] = []
+        if let code = Self.closeCode(for: outcome), task.project.closeChange != .none, change.state == .implement {
+            let others = otherUsers(change.number, task.id)
+            if others.isEmpty {
+                let closeNotes = "changegate task \(task.id): \(task.reason ?? outcome.rawValue)"
+                moves.append(ChangeUpdate(state: .review, closeCode: code, closeNotes: closeNotes))
+                if task.project.closeChange == .closed { moves.append(ChangeUpdate(state: .closed, closeCode: code, closeNotes: closeNotes)) }
+                notes.append("Moving change \(change.number) to \(task.project.closeChange == .closed ? "Closed" : "Review") with close code \(code.rawValue)")
+            } else {
+                notes.append("Leaving change \(change.number) in Implement: tasks \(others.map(String.init).joined(separator: ", ")) still use it")
+            }
+        }
+        do {
+            if update.workNotes != nil { _ = try await client.updateChange(sysID: change.sysID, update) }
+            for move in moves { _ = try await client.updateChange(sysID: change.sysID, move) }
+        } catch {
+            notes.append("Could not update change \(change.number): \(error)")
+        }
+        return notes
+    }
+
+    /// Only a run that happened under the change decides its close code; aborted or refused runs leave it alone.
+    static func closeCode(for outcome: Outcome) -> CloseCode? {
+        switch outcome {
+        case .succeeded: .successful
+        case .deployFailed, .deployTimeout: .unsuccessful
+        default: nil
+        }
+    }
+}
+
+enum WorkNotes {
+    static func starting(_ task: ActiveTask) -> String {
+        "changegate task \(task.id): starting the deployment of \(task.request.project) \(task.request.release) to \(task.request.environment)"
+            + (task.request.requestedBy.map { ", requested by \($0)" } ?? "") + "."
+    }
+
+    static func finished(_ task: ActiveTask, duration: Duration?) -> String {
+        var parts = ["changegate task \(task.id): deployment of \(task.request.project) \(task.request.release) to \(task.request.environment) ended",
+                     "outcome: \(task.outcome?.rawValue ?? "unknown")"]
+        if let code = task.exitCode { parts.append("exit code: \(code)") }
+        if let duration { parts.append(String(format: "duration: %.1f s", Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18)) }
+        if let reason = task.reason { parts.append("reason: \(reason)") }
+        return parts.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+import GRDB
+import StateMachine
+
+/// The SQLite queue: producers insert rows into `deployments`; the daemon moves them through their states.
+/// WAL mode lets producers insert with the `sqlite3` CLI while the daemon reads and writes.
+public final class QueueStore: Sendable {
+    public let path: String
+    let pool: DatabasePool
+
+    /// Opens (creating and migrating unless `readOnly`) the database at `path`.
+    public init(path: String, readOnly: Bool = false) throws(QueueStoreError) {
+        self.path = path
+        var config = Configuration()
+        config.readonly = readOnly
+        // Producers write too; wait for their short transactions instead of failing.
+        config.busyMode = .timeout(10)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            if !readOnly {
+                try FileManager.default.createDirectory(
+                    atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+            }
+            pool = try DatabasePool(path: path, configuration: config)
+            if readOnly {
+                let current = try pool.read { db in try Schema.migrator.hasCompletedMigrations(db) }
+                if !current { throw QueueStoreError.schemaOutdated(path: path) }
+            } else {
+                try Schema.migrator.migrate(pool)
+            }
+        } catch let error as QueueStoreError {
+            throw error
+        } catch {
+            throw QueueStoreError.open(path: path, underlying: "\(error)")
+        }
+    }
+
+    /// The random id of this database, part of every correlation id so two installs never share one.
+    public func instanceID() throws(QueueStoreError) -> String {
+        try read { db in try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'instance_id'") ?? "0" }
+    }
+
+    public func journalMode() throws(QueueStoreError) -> String {
+        try read { db in try String.fetchOne(db, sql: "PRAGMA journal_mode") ?? "" }
+    }
+
+    /// Whether every migration this build knows has been applied.
+    public func isSchemaCurrent() throws(QueueStoreError) -> Bool {
+        try read { db in try Schema.migrator.hasCompletedMigrations(db) }
+    }
+
+    public static var schemaVersion: String { Schema.currentVersion }
+
+    func read<T>(_ body: (Database) throws -> T) throws(QueueStoreError) -> T {
+        do { return try pool.read(body) } catch { throw QueueStoreError.wrap(error, path: path) }
+    }
+
+    func write<T>(_ body: (Database) throws -> T) throws(QueueStoreError) -> T {
+        do { return try pool.write(body) } catch { throw QueueStoreError.wrap(error, path: path) }
+    }
+}
+
+public enum QueueStoreError: Error, Sendable, CustomStringConvertible {
+    case open(path: String, underlying: String)
+    case schemaOutdated(path: String)
+    case storageFull(path: String)
+    case readOnlyStorage(path: String)
+    case sqlite(path: String, message: String)
+    case alreadyRunning(path: String, pid: String)
+    case notFound(id: Int64)
+    case duplicateIdempotencyKey(String)
+
+    public var description: String {
+        switch self {
+        case .open(let path, let underlying):
+            "cannot open the database \(path): \(underlying). Check that the directory exists and is writable by the changegate user."
+        case .schemaOutdated(let path):
+            "the database \(path) has an older schema; start the daemon (or run any write command) once to migrate it."
+        case .storageFull(let path):
+            "the file system holding \(path) is full; free space there. changegate retries and carries on when space returns."
+        case .readOnlyStorage(let path):
+            "the database \(path) is read-only; make it and its directory writable by the changegate user."
+        case .sqlite(let path, let message):
+            "database error on \(path): \(message)"
+        case .alreadyRunning(let path, let pid):
+            "another changegate daemon (pid \(pid)) is using \(path); stop it first, or give this one another database path."
+        case .notFound(let id):
+            "no deployment with id \(id); `changegate status` lists them."
+        case .duplicateIdempotencyKey(let key):
+            "an unfinished deployment already has idempotency_key \"\(key)\"; wait for it to finish or use another key."
+        }
+    }
+
+    /// Full or read-only storage is expected to pass; the daemon keeps trying.
+    public var isStorageTrouble: Bool {
+        switch self {
+        case .storageFull, .readOnlyStorage: true
+        default: false
+        }
+    }
+
+    static func wrap(_ error: any Error, path: String) -> QueueStoreError {
+        if let e = error as? QueueStoreError { return e }
+        if let db = error as? DatabaseError {
+            switch db.resultCode {
+            case .SQLITE_FULL: return .storageFull(path: path)
+            case .SQLITE_READONLY: return .readOnlyStorage(path: path)
+            case .SQLITE_IOERR where db.message?.contains("disk") == true: return .storageFull(path: path)
+            default: return .sqlite(path: path, message: db.message ?? "\(db.resultCode)")
+            }
+        }
+        return .sqlite(path: path, message: "\(error)")
+    }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import NIOHTTP1
+import ServiceNowModel
+
+extension ServiceNowClient {
+    static let changeAPI = "/api/sn_chg_rest/change"
+    /// Page size of `searchChanges` and template lookups.
+    static let searchPageSize = 250
+
+    /// One change by sys_id; `notFound` when there is none (or an ACL hides it).
+    public func change(sysID: String) async throws(ServiceNowError) -> ChangeSnapshot {
+        let request = APIRequest(method: .GET, path: "\(Self.changeAPI)/\(Transport.escape(sysID))", kind: .read,
+                                 operation: "change request with sys_id \(sysID)")
+        return try await send(request) { r throws(DecodingProblem) in try Self.singleChange(r) }
+    }
+
+    /// One change by number (`CHG0030011`); nil when there is none. A number that could not be a
+    /// ServiceNow number (holds `^`, `,` or control characters) matches nothing, without a request.
+    public func change(number: String) async throws(ServiceNowError) -> ChangeSnapshot? {
+        let number = number.trimmingCharacters(in: .whitespaces)
+        guard QueryEncoding.isSafe(number, inList: true) else { return nil }
+        return try await searchChanges(ChangeQuery().number(.equals(number)), limit: 1).first
+    }
+
+    /// Changes matching `query`, at most `limit`, paging through the answer (`sysparm_limit`/`sysparm_offset`,
+    /// until `X-Total-Count` or an empty page). Every clause is also checked on the client; a clause that could not
+    /// be sent (see `ChangeQuery`) widens the server-side search, which then pages until `limit` matches are found.
+    public func searchChanges(_ query: ChangeQuery, limit: Int = 1000) async throws(ServiceNowError) -> [ChangeSnapshot] {
+        guard limit > 0, !query.matchesNothing else { return [] }
+        if query.isWidened {
+            logger.debug("servicenow query widened; filtering on the client", metadata: ["query": "\(query.encodedQuery)"])
+        }
+        let pageSize = query.isWidened ? Self.searchPageSize : min(limit, Self.searchPageSize)
+        var found: [ChangeSnapshot] = []
+        try await pageThrough(path: Self.changeAPI, query: query.encodedQuery, pageSize: pageSize, extra: [],
+                              operation: "search for change requests") { records throws(DecodingProblem) in
+            for record in records {
+                let change = try RecordDecoding.change(record)
+                if query.matches(change) { found.append(change) }
+                if found.count >= limit { return true }
+            }
+            return false
+        }
+        return found
+    }
+
+    /// Creates a normal or emergency change with the given field values (`short_description`, `correlation_id`, …).
+    /// Not retried after an ambiguous failure: `ambiguousWrite` means look it up by correlation id first.
+    public func createChange(_ type: ChangeType, fields: [String: String]) async throws(ServiceNowError) -> ChangeSnapshot {
+        guard type != .standard else {
+            throw .badRequest(connection: name, message: "a standard change is created from a template", detail: "use createStandardChange(templateSysID:fields:)")
+        }
+        return try await write(.POST, "\(Self.changeAPI)/\(type.rawValue)", fields, operation: "create a \(type.rawValue) change")
+    }
+
+    /// Finds an active standard change template by exact name; nil when there is none.
+    public func standardTemplate(named templateName: String) async throws(ServiceNowError) -> StandardChangeTemplate? {
+        var clause = "name=\(templateName)"
+        if !QueryEncoding.isSafe(templateName) {
+            clause = QueryEncoding.longestSafeSegment(templateName).map { "nameLIKE\($0)" } ?? ""
+        }
+        let query = ["active=true", clause].filter { !$0.isEmpty }.joined(separator: "^")
+        var match: StandardChangeTemplate?
+        try await pageThrough(path: "\(Self.changeAPI)/standard/template", query: query, pageSize: Self.searchPageSize,
+                              extra: [], operation: "standard change template '\(templateName)'") { records throws(DecodingProblem) in
+            for record in records {
+                let t = try RecordDecoding.template(record)
+                if t.name == templateName {
+                    match = t
+                    return true
+                }
+            }
+            return false
+        }
+        return match
+    }
+
+    /// Creates a standard change from a template (it starts pre-approved). Not retried after an ambiguous failure.
+    public func createStandardChange(templateSysID: String, fields: [String: String]) async throws(ServiceNowError) -> ChangeSnapshot {
+        try await write(.POST, "\(Self.changeAPI)/standard/\(Transport.escape(templateSysID))", fields,
+                        operation: "create a standard change from template \(templateSysID)")
+    }
+
+    /// Updates a change (state, work notes, close code and notes, other fields) and returns it as it is now.
+    /// Not retried after an ambiguous failure (a work note would be written twice).
+    public func updateChange(sysID: String, _ update: ChangeUpdate) async throws(ServiceNowError) -> ChangeSnapshot {
+        let fields = update.fields
+        guard !fields.isEmpty else { return try await change(sysID: sysID) }
+        return try await write(.PATCH, "\(Self.changeAPI)/\(Transport.escape(sysID))", fields,
+                               operation: "update change request \(sysID)")
+    }
+
+    /// The states the change may move to next (`/nextstates`).
+    public func nextStates(sysID: String) async throws(ServiceNowError) -> [ChangeState] {
+        let request = APIRequest(method: .GET, path: "\(Self.changeAPI)/\(Transport.escape(sysID))/nextstates", kind: .read,
+                                 operation: "change request with sys_id \(sysID)")
+        return try await send(request) { r throws(DecodingProblem) in
+            try RecordDecoding.nextStates(try Self.json(r))
+        }
+    }
+
+    /// Who was asked to approve the change and what they decided (Table API `sysapproval_approver`, with
+    /// display values for the approvers' names).
+    public func approvers(ofChange sysID: String) async throws(ServiceNowError) -> [ApproverRecord] {
+        guard QueryEncoding.isSafe(sysID, inList: true) else {
+            throw .notFound(connection: name, what: "change request with sys_id \(sysID)")
+        }
+        var rows: [ApproverRecord] = []
+        do {
+            try await pageThrough(path: "/api/now/table/sysapproval_approver", query: "sysapproval=\(sysID)", pageSize: Self.searchPageSize,
+                                  extra: [("sysparm_display_value", "all"),
+                                          ("sysparm_fields", "sys_id,approver,state,comments,sys_updated_on,sysapproval")],
+                                  operation: "approvals of change \(sysID)") { records throws(DecodingProblem) in
+                for record in records { rows.append(try RecordDecoding.approver(record)) }
+                return false
+            }
+        } catch .notFound {
+            // Table API v1 answers 404 "No Record found" for an empty list.
+            return []
+        }
+        return rows
+    }
+
+    /// The instance's clock (`Date` header of a cheap authenticated call), for clock-skew checks; nil if absent.
+    public func serverDate() async throws(ServiceNowError) -> Date? {
+        let request = APIRequest(method: .GET, path: Self.changeAPI,
+                                 query: [("sysparm_query", "sys_idISEMPTY"), ("sysparm_limit", "1")],
+                                 kind: .read, operation: "read the server date")
+        return try await send(request) { r throws(DecodingProblem) in
+            r.headers.first(name: "Date").flatMap(HTTPDate.parse)
+        }
+    }
+
+    // MARK: helpers
+
+    /// POST or PATCH a JSON object of fields to the Change API, decoding the change it answers with.
+    func write(_ method: HTTPMethodName, _ path: String, _ fields: [String: String], operation: String) async throws(ServiceNowError) -> ChangeSnapshot {
+        let body: String
+        do {
+            body = String(decoding: try JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]), as: UTF8.self)
+        } catch {
+            throw .badRequest(connection: name, message: "field values cannot be sent as JSON", detail: nil)
+        }
+        let request = APIRequest(method: method.nio, path: path, body: body, contentType: "application/json", kind: .write, operation: operation)
+        let (change, ignored) = try await send(request) { r throws(DecodingProblem) in
+            let records = try RecordDecoding.records(in: try Self.json(r))
+            guard let first = records.first else { throw DecodingProblem(reason: "empty result") }
+            return (try RecordDecoding.change(first), RecordDecoding.ignoredFields(first))
+        }
+        if !ignored.isEmpty {
+            logger.warning("servicenow ignored fields", metadata: ["operation": "\(operation)", "fields": "\(ignored.joined(separator: ","))"])
+        }
+        return change
+    }
+
+    /// GETs pages of `path` until `consume` says stop, a page comes back empty, or `X-Total-Count` is reached.
+    func pageThrough(path: String, query: String, pageSize: Int, extra: [(String, String)], operation: String,
+                     consume: ([[String: JSONValue]]) throws(DecodingProblem) -> Bool) async throws(ServiceNowError) {
+        var offset = 0
+        while true {
+            var params: [(String, String)] = []
+            if !query.isEmpty { params.append(("sysparm_query", query)) }
+            params += [("sysparm_limit", String(pageSize)), ("sysparm_offset", String(offset))] + extra
+            let request = APIRequest(method: .GET, path: path, query: params, kind: .read, operation: operation)
+            let (records, total) = try await send(request) { r throws(DecodingProblem) in
+                (try RecordDecoding.records(in: try Self.json(r)),
+                 r.headers.first(name: "X-Total-Count").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) })
+            }
+            let done: Bool
+            do {
+                done = try consume(records)
+            } catch {
+                throw .malformedResponse(connection: name, endpoint: request.endpoint, reason: error.reason)
+            }
+            offset += pageSize
+            if done || records.isEmpty { return }
+            if let total, offset >= total { return }
+        }
+    }
+
+    static func json(_ r: RawResponse) throws(DecodingProblem) -> JSONValue {
+        do {
+            return try JSONValue.parse(r.body)
+        } catch {
+            let start = String(decoding: r.body.prefix(40), as: UTF8.self)
+            throw DecodingProblem(reason: r.body.isEmpty ? "empty body" : "not JSON (starts with \(start.debugDescription))")
+        }
+    }
+
+    static func singleChange(_ r: RawResponse) throws(DecodingProblem) -> ChangeSnapshot {
+        guard let first = try RecordDecoding.records(in: try json(r)).first else { throw DecodingProblem(reason: "empty result") }
+        return try RecordDecoding.change(first)
+    }
+}
+
+/// The write methods, without exposing NIO's HTTPMethod in signatures here.
+enum HTTPMethodName {
+    case POST, PATCH
+    var nio: HTTPMethod { self == .POST ? .POST : .PATCH }
+}

@@ -1,0 +1,185 @@
+import AsyncHTTPClient
+import Foundation
+import Synchronization
+import Testing
+@testable import ServiceNowClient
+
+@Suite struct RedactionTests {
+    static let secrets = ["S3cr3t-client-XyZ", "P4ssw0rd-user-QwE", "R3fresh-tok-AbC"]
+
+    @Test func secretsNeverPrint() {
+        let s = Secret(Self.secrets[0])
+        #expect("\(s)" == "<redacted>")
+        #expect(String(reflecting: s) == "<redacted>")
+        var dumped = ""
+        dump(s, to: &dumped)
+        #expect(!dumped.contains(Self.secrets[0]))
+        #expect(s.reveal() == Self.secrets[0])
+    }
+
+    @Test func configurationAndCredentialsNeverPrintSecrets() {
+        let all: [Credentials] = [
+            .password(clientID: "changegate", clientSecret: Secret(Self.secrets[0]), username: "svc", password: Secret(Self.secrets[1])),
+            .refreshToken(clientID: "changegate", clientSecret: Secret(Self.secrets[0]), refreshToken: Secret(Self.secrets[2])),
+            .clientCredentials(clientID: "changegate", clientSecret: Secret(Self.secrets[0])),
+            .basic(username: "svc", password: Secret(Self.secrets[1])),
+        ]
+        for credentials in all {
+            let config = ConnectionConfiguration(name: "prod", baseURL: "https://acme.service-now.com", credentials: credentials)
+            var dumped = ""
+            dump(config, to: &dumped)
+            dump(credentials, to: &dumped)
+            let texts = [String(describing: config), String(reflecting: config), String(describing: credentials),
+                         String(reflecting: credentials), "\(config)", dumped, String(describing: [config])]
+            for text in texts {
+                for secret in Self.secrets { #expect(!text.contains(secret), "leaked in \(text)") }
+            }
+            #expect(String(describing: config).contains("prod"))
+        }
+    }
+
+    @Test func errorDescriptionsNameTheConnectionAndSayWhatToDo() {
+        let errors: [ServiceNowError] = [
+            .credentialsRejected(connection: "prod"), .notAuthenticated(connection: "prod"),
+            .forbidden(connection: "prod", message: "Operation Failed", detail: "ACL Exception"),
+            .notFound(connection: "prod", what: "change request CHG1"),
+            .badRequest(connection: "prod", message: "Requested URI does not represent any resource", detail: nil),
+            .rateLimited(connection: "prod", retryAfter: .seconds(3)), .serverError(connection: "prod", status: 502, message: ""),
+            .transport(connection: "prod", description: "connection refused"), .timeout(connection: "prod"),
+            .malformedResponse(connection: "prod", endpoint: "GET /api", reason: "not JSON"),
+            .ambiguousWrite(connection: "prod", operation: "create a normal change", reason: "timeout"), .cancelled(connection: "prod"),
+        ]
+        for e in errors {
+            #expect(e.description.contains("'prod'"))
+            #expect(e.connection == "prod")
+        }
+        #expect(ServiceNowError.credentialsRejected(connection: "prod").description.contains("client id"))
+        #expect(ServiceNowError.forbidden(connection: "prod", message: "m", detail: nil).description.contains("sn_change_read"))
+        #expect(ServiceNowError.forbidden(connection: "prod", message: "m", detail: nil).description.contains("itil"))
+        #expect(ServiceNowError.badRequest(connection: "prod", message: "Requested URI does not represent any resource", detail: nil)
+            .description.contains("activate the Change Management REST API (sn_chg_rest) plugin"))
+        #expect(ServiceNowError.timeout(connection: "p").isTransient)
+        #expect(ServiceNowError.rateLimited(connection: "p", retryAfter: nil).isTransient)
+        #expect(!ServiceNowError.forbidden(connection: "p", message: "", detail: nil).isTransient)
+        #expect(!ServiceNowError.ambiguousWrite(connection: "p", operation: "", reason: "").isTransient)
+    }
+}
+
+@Suite struct ProxyTests {
+    @Test func parsesProxyURLs() throws {
+        #expect(try ProxySettings.parse("http://proxy.corp:3128") == .server(host: "proxy.corp", port: 3128))
+        #expect(try ProxySettings.parse("proxy.corp:8080") == .server(host: "proxy.corp", port: 8080))
+        #expect(try ProxySettings.parse("http://proxy.corp/") == .server(host: "proxy.corp", port: 80))
+        let withAuth = try ProxySettings.parse("http://u%40x:p%3Aw@proxy:3128")
+        #expect(withAuth.host == "proxy" && withAuth.port == 3128)
+        #expect(withAuth.authorization == .basic(username: "u@x", password: "p:w"))
+        #expect(throws: ClientSetupError.self) { try ProxySettings.parse("socks5://proxy:1080") }
+    }
+
+    @Test func noProxyExemptsMatchingHosts() throws {
+        let env = ["HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "localhost, .internal.example, service-now.com:443"]
+        #expect(try ProxySettings.proxy(forHost: "acme.service-now.com", environment: env) == nil)
+        #expect(try ProxySettings.proxy(forHost: "service-now.com", environment: env) == nil)
+        #expect(try ProxySettings.proxy(forHost: "snow.internal.example", environment: env) == nil)
+        #expect(try ProxySettings.proxy(forHost: "acme.servicenowservices.com", environment: env) == .server(host: "proxy", port: 3128))
+        #expect(try ProxySettings.proxy(forHost: "notservice-now.com", environment: env) != nil)
+        #expect(try ProxySettings.proxy(forHost: "x", environment: ["https_proxy": "http://p:1", "no_proxy": "*"]) == nil)
+        #expect(try ProxySettings.proxy(forHost: "x", environment: [:]) == nil)
+        // Lowercase wins, as with curl.
+        #expect(try ProxySettings.proxy(forHost: "x", environment: ["https_proxy": "http://a:1", "HTTPS_PROXY": "http://b:2"]) == .server(host: "a", port: 1))
+    }
+
+    @Test func makeHTTPClientChecksCABundleAndProxyAgreement() async throws {
+        let config = ConnectionConfiguration(name: "p", baseURL: "https://acme.service-now.com", credentials: .basic(username: "u", password: Secret("x")),
+                                             caBundlePath: "/nonexistent/ca.pem")
+        #expect(throws: ClientSetupError.self) { try ServiceNowClient.makeHTTPClient(for: [config], environment: [:]) }
+        var a = config
+        a.caBundlePath = nil
+        var b = a
+        b.baseURL = "https://other.example"
+        let env = ["HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "service-now.com"]
+        #expect(throws: ClientSetupError.self) { try ServiceNowClient.makeHTTPClient(for: [a, b], environment: env) }
+        let client = try ServiceNowClient.makeHTTPClient(for: [b], environment: env)
+        #expect(client.configuration.proxy == .server(host: "proxy", port: 3128))
+        try await client.shutdown()
+    }
+}
+
+@Suite struct ConcurrencyTests {
+    @Test func limiterNeverExceedsItsLimit() async throws {
+        let limiter = ConcurrencyLimiter(limit: 3)
+        let counters = Mutex((current: 0, peak: 0))
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for _ in 0..<30 {
+                group.addTask {
+                    try await limiter.acquire()
+                    counters.withLock { $0.current += 1; $0.peak = max($0.peak, $0.current) }
+                    try await Task.sleep(for: .milliseconds(5))
+                    counters.withLock { $0.current -= 1 }
+                    limiter.release()
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(counters.withLock { $0.peak } == 3)
+        #expect(limiter.availablePermits == 3)
+    }
+
+    @Test func cancelledWaiterLeavesTheQueue() async throws {
+        let limiter = ConcurrencyLimiter(limit: 1)
+        try await limiter.acquire()
+        await withTaskGroup(of: Bool.self) { group in
+            group.addTask {
+                do { try await limiter.acquire(); return false } catch { return true }
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+            group.cancelAll()
+            #expect(await group.next() == true)
+        }
+        limiter.release()
+        #expect(limiter.availablePermits == 1)
+    }
+
+    @Test func concurrentCallersShareOneTokenRequest() async throws {
+        let store = TokenStore()
+        let calls = Mutex(0)
+        let fetch: TokenStore.Fetch = { _ async throws(ServiceNowError) in
+            calls.withLock { $0 += 1 }
+            try? await Task.sleep(for: .milliseconds(50))
+            return AccessToken(value: Secret("tok"), refreshToken: Secret("ref"), lifetime: .seconds(1800))
+        }
+        let tokens = await withTaskGroup(of: String.self) { group in
+            for _ in 0..<50 { group.addTask { (try? await store.token(fetch: fetch).reveal()) ?? "" } }
+            return await group.reduce(into: [String]()) { $0.append($1) }
+        }
+        #expect(tokens.count == 50 && tokens.allSatisfy { $0 == "tok" })
+        #expect(calls.withLock { $0 } == 1)
+        #expect(await store.fetchCount == 1)
+        // A refused token is dropped; the next caller fetches again, with the refresh token.
+        await store.invalidate(Secret("tok"))
+        let seen = Mutex<Secret?>(nil)
+        _ = try await store.token { refresh async throws(ServiceNowError) in
+            seen.withLock { $0 = refresh }
+            return AccessToken(value: Secret("tok2"), refreshToken: nil, lifetime: .seconds(1800))
+        }
+        #expect(seen.withLock { $0 } == Secret("ref"))
+    }
+
+    @Test func failedTokenRequestReachesEveryWaiter() async throws {
+        let store = TokenStore()
+        let fetch: TokenStore.Fetch = { _ async throws(ServiceNowError) in
+            try? await Task.sleep(for: .milliseconds(30))
+            throw .credentialsRejected(connection: "p")
+        }
+        let failures = await withTaskGroup(of: Bool.self) { group in
+            for _ in 0..<10 {
+                group.addTask {
+                    do { _ = try await store.token(fetch: fetch); return false } catch { return error == .credentialsRejected(connection: "p") }
+                }
+            }
+            return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
+        }
+        #expect(failures == 10)
+        #expect(await store.fetchCount == 1)
+    }
+}
