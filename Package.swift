@@ -103,7 +103,13 @@ let package = Package(
         .testTarget(name: "ExecutorTests", dependencies: ["Executor"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
         .testTarget(name: "ChangegateConfigTests", dependencies: ["ChangegateConfig"]),
-        .testTarget(name: "IntegrationTests", dependencies: ["ServiceNowModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -14,6 +14,8 @@ extension Scheduler {
         let now = Date()
         let config = self.config
         var batch = Batch()
+        // Output first: a child's lines are buffered before its exit is posted, so the log stays in order.
+        flushOutput()
         for event in inbox.drain() {
             batch.consumedEvents.append(event)
             handle(event, &loop, &batch, now: now)
@@ -24,7 +26,6 @@ extension Scheduler {
         applyCancels(&loop, &batch, now: now)
         checkWindows(&loop, &batch, now: now)
         guard commit(&batch, &loop) else { return }
-        flushOutput()
         startEffects(&loop, group: &group, config: config, now: now)
         startPolls(&loop, group: &group, config: config, now: now)
         let status = statusLine(loop)

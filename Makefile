@@ -1,0 +1,46 @@
+# changegate — see README.md. `make demo` and `make test` work on a fresh Debian machine as root.
+PREFIX ?= /usr/local
+DESTDIR ?=
+SWIFT ?= swift
+BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
+RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
+
+.PHONY: all deps build test test-unit test-integration demo bench install clean
+
+all: build
+
+deps:
+	@scripts/install-deps.sh
+
+build: deps
+	$(SWIFT) build
+
+# Every test: unit tests of each module, integration tests that run the built binaries against the
+# simulator with the sqlite3 CLI, and the systemd tests in a booted systemd box.
+test: deps
+	$(SWIFT) build --build-tests
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) $(SWIFT) test --skip-build --parallel --num-workers 2
+
+demo: deps
+	$(SWIFT) build --product changegate
+	$(SWIFT) build --product changegate-snowsim
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) scripts/demo.sh
+
+bench: deps
+	$(SWIFT) build -c release
+	CHANGEGATE_BIN_DIR=$(RELEASE_BIN_DIR) scripts/bench.sh
+
+install:
+	$(SWIFT) build -c release --product changegate
+	install -D -m 0755 $(RELEASE_BIN_DIR)/changegate $(DESTDIR)$(PREFIX)/bin/changegate
+	install -D -m 0644 systemd/changegate.service $(DESTDIR)/etc/systemd/system/changegate.service
+	sed -i 's|/usr/local/bin/changegate|$(PREFIX)/bin/changegate|g' $(DESTDIR)/etc/systemd/system/changegate.service
+	install -D -m 0644 systemd/changegate.sysusers $(DESTDIR)/usr/lib/sysusers.d/changegate.conf
+	install -D -m 0644 systemd/changegate.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/changegate.conf
+	install -D -m 0644 systemd/changegate.catalog $(DESTDIR)/usr/lib/systemd/catalog/changegate.catalog
+	install -d -m 0755 $(DESTDIR)/etc/changegate
+	install -d -m 0700 $(DESTDIR)/etc/changegate/credentials
+	test -e $(DESTDIR)/etc/changegate/changegate.toml || install -m 0640 etc/changegate.toml $(DESTDIR)/etc/changegate/changegate.toml
+
+clean:
+	rm -rf .build demo-run
