@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages changegate's build, tests and demo need, when they are missing.
 set -euo pipefail
-packages=(libsqlite3-dev libsystemd-dev sqlite3 pkg-config systemd util-linux procps curl ca-certificates)
+packages=(libsqlite3-dev libsystemd-dev sqlite3 pkg-config systemd util-linux procps curl ca-certificates python3)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -17,7 +17,7 @@ public struct ChangegateConfiguration: Sendable {
 public struct DaemonSettings: Sendable, Equatable {
     public var database: String = "/var/lib/changegate/changegate.db"
     /// How often waiting changes are read from ServiceNow (one batched read per connection).
-    public var pollInterval: Duration = .seconds(5)
+    public var pollInterval: Duration = .seconds(3)
     /// How often the queue is checked for new rows and cancel requests.
     public var intakeInterval: Duration = .milliseconds(25)
     public var logLevel: String = "info"

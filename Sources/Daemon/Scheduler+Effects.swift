@@ -43,7 +43,7 @@ extension Scheduler {
                 group.addTask {
                     let approvers = try? await client.approvers(ofChange: change.sysID)
                     let comment = approvers?.first(where: { $0.state == .rejected && !$0.comments.isEmpty })
-                        .map { "\($0.approverName): \($0.comments)" }
+                        .map { "\($0.approverName): \(JournalText.newestEntry($0.comments))" }
                     inbox.post(.rejection(taskID: id, change, comment: comment))
                 }
             case .freshChangeRead:

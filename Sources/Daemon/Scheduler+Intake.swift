@@ -26,26 +26,35 @@ extension Scheduler {
                                                                 finishedAt: now, events: ["cancelled while queued"]))
                 continue
             }
-            let validated = RequestValidation.validate(row.raw, isKnownProject: { config.projects[$0] != nil },
-                                                       isKnownEnvironment: { config.environments[$0] != nil })
-            switch validated {
-            case .failure(let error):
-                failRow(row, reason: error.description, &batch, now: now)
-            case .success(let request):
-                let project = config.projects[request.project]!
-                var task = ActiveTask(id: row.id, state: .queued, request: request, project: project,
-                                      controlled: config.isChangeControlled(project: request.project, environment: request.environment),
-                                      correlationID: correlationID(row.id))
-                task.cancelRequested = row.cancelRequested
-                let slot = running[task.slotKey, default: 0] < project.maxConcurrent
-                let t = StateMachine.decide(task.view, .accepted(slotAvailable: slot), now: now, policy: policy(project))
-                if t.next == .queued { backlog += 1; batch.updated[task.id] = task; continue }
-                if t.next == .executing { running[task.slotKey, default: 0] += 1 }
-                let how = task.controlled ? "change controlled" : "not change controlled (project or environment not marked so)"
-                apply(t, to: task, &batch, now: now, extra: TaskChange(correlationID: task.correlationID),
-                      events: ["accepted: \(request.project) \(request.release) → \(request.environment), \(how)"
-                               + (request.requestedBy.map { ", requested by \($0)" } ?? "")])
+            // A row already validated and waiting for a slot is not parsed again.
+            let known = batch.task(row.id, in: loop)
+            let task: ActiveTask
+            if let known, known.state == .queued {
+                task = known
+            } else {
+                let validated = RequestValidation.validate(row.raw, isKnownProject: { config.projects[$0] != nil },
+                                                           isKnownEnvironment: { config.environments[$0] != nil })
+                switch validated {
+                case .failure(let error):
+                    failRow(row, reason: error.description, &batch, now: now)
+                    continue
+                case .success(let request):
+                    let project = config.projects[request.project]!
+                    var new = ActiveTask(id: row.id, state: .queued, request: request, project: project,
+                                         controlled: config.isChangeControlled(project: request.project, environment: request.environment),
+                                         correlationID: correlationID(row.id))
+                    new.cancelRequested = row.cancelRequested
+                    task = new
+                }
             }
+            let slot = running[task.slotKey, default: 0] < task.project.maxConcurrent
+            let t = StateMachine.decide(task.view, .accepted(slotAvailable: slot), now: now, policy: policy(task.project))
+            if t.next == .queued { backlog += 1; batch.updated[task.id] = task; continue }
+            if t.next == .executing { running[task.slotKey, default: 0] += 1 }
+            let how = task.controlled ? "change controlled" : "not change controlled (project or environment not marked so)"
+            apply(t, to: task, &batch, now: now, extra: TaskChange(correlationID: task.correlationID),
+                  events: ["accepted: \(task.request.project) \(task.request.release) → \(task.request.environment), \(how)"
+                           + (task.request.requestedBy.map { ", requested by \($0)" } ?? "")])
         }
         loop.queuedBacklog = backlog
     }

@@ -9,8 +9,9 @@ import StateMachine
 import Systemd
 
 extension Scheduler {
-    /// One pass of the loop. Nothing here waits on the network or a child.
-    func pass(_ loop: inout LoopState, group: inout DiscardingTaskGroup) {
+    /// One pass of the loop. Nothing here waits on the network or a child. Returns whether it did anything.
+    @discardableResult
+    func pass(_ loop: inout LoopState, group: inout DiscardingTaskGroup) -> Bool {
         let now = Date()
         let config = self.config
         var batch = Batch()
@@ -25,7 +26,8 @@ extension Scheduler {
         }
         applyCancels(&loop, &batch, now: now)
         checkWindows(&loop, &batch, now: now)
-        guard commit(&batch, &loop) else { return }
+        let didWork = !batch.consumedEvents.isEmpty || !batch.changes.isEmpty
+        guard commit(&batch, &loop) else { return false }
         startEffects(&loop, group: &group, config: config, now: now)
         startPolls(&loop, group: &group, config: config, now: now)
         let status = statusLine(loop)
@@ -33,6 +35,7 @@ extension Scheduler {
             loop.lastStatus = status
             _ = notifier.status(status)
         }
+        return didWork
     }
 
     /// Writes the batch in one transaction, then makes it the loop's state. On failure nothing is applied,

@@ -70,8 +70,9 @@ public final class Scheduler: Service, Sendable {
                     }
                     await hangIfTestTriggerExists()
                     heartbeat.beat()
-                    pass(&loop, group: &group)
-                    try? await Task.sleep(for: config.daemon.intakeInterval)
+                    let busy = pass(&loop, group: &group)
+                    // Work begets work: after a busy pass look again at once; when idle, wait the intake interval.
+                    try? await Task.sleep(for: busy ? .milliseconds(1) : config.daemon.intakeInterval)
                 }
                 flushOutput()
             }

@@ -155,3 +155,20 @@ public enum GlideDateTime {
         return cal
     }()
 }
+
+/// Journal fields (`comments`, `work_notes`) read back as `"2026-11-29 14:02:11 - Bob CAB (Comments)\ntext\n\n"`,
+/// newest entry first. This takes the text of the newest entry.
+public enum JournalText {
+    public static func newestEntry(_ journal: String) -> String {
+        var lines = journal.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+        guard let first = lines.first, isHeader(first) else { return journal.trimmingCharacters(in: .whitespacesAndNewlines) }
+        lines.removeFirst()
+        let body = lines.prefix { !isHeader($0) }
+        return body.joined(separator: " ").trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    static func isHeader(_ line: String) -> Bool {
+        guard line.count > 22, GlideDateTime.parse(String(line.prefix(19))) != nil else { return false }
+        return line.dropFirst(19).hasPrefix(" - ") && line.hasSuffix(")")
+    }
+}

@@ -76,8 +76,13 @@ public struct SimulatorConfiguration: Sendable {
     public var portFile: String?
     /// How many request-log entries `GET /_sim/requests` keeps.
     public var requestLogLimit: Int = 100_000
-    /// Logs one line per API request at `.info` (the executable turns it off with --quiet).
-    public var logger: Logger = Logger(label: "changegate-snowsim")
+    /// Receives one `.info` line per API request and `.error`s (state file). Quiet (`.warning`) by default,
+    /// so tests embedding the simulator stay readable; the executable logs requests unless --quiet.
+    public var logger: Logger = {
+        var logger = Logger(label: "changegate-snowsim")
+        logger.logLevel = .warning
+        return logger
+    }()
 
     public init() {}
 }

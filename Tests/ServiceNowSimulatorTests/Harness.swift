@@ -94,6 +94,7 @@ struct Sim {
         try await call("PATCH", "/api/sn_chg_rest/change/\(sysID)", auth: auth, json: body)
     }
 
+    @discardableResult
     func control(_ method: String, _ path: String, _ body: String? = nil) async throws -> Answer {
         try await call(method, "/_sim" + path, auth: nil, json: body)
     }

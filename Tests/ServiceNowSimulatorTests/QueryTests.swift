@@ -92,7 +92,7 @@ import ServiceNowModel
 
     @Test func numberInOverTenThousandChangesIsQuick() async throws {
         try await Sim.with { sim in
-            try await sim.app.core.store.isolated { s in
+            await sim.app.core.store.isolated { s in
                 for i in 0..<10_000 {
                     _ = s.insertChange(type: .normal, by: s.uiUser, values: ["short_description": "bulk \(i)", "correlation_id": "b\(i)"])
                 }

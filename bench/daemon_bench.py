@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""`make bench`: the daemon's figures against the simulator, printed as a table (goals, not assertions)."""
+import json, os, signal, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.request
+
+BIN = os.environ.get("CHANGEGATE_BIN_DIR", ".build/release")
+QUICK = os.environ.get("BENCH_QUICK") == "1"
+
+
+def pct(values, p):
+    s = sorted(values)
+    return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
+
+
+class Sim:
+    def __init__(self, d):
+        self.port_file = os.path.join(d, "sim.port")
+        self.p = subprocess.Popen([f"{BIN}/changegate-snowsim", "--port", "0", "--port-file", self.port_file, "--quiet"],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for _ in range(200):
+            if os.path.exists(self.port_file) and open(self.port_file).read().strip():
+                break
+            time.sleep(0.05)
+        self.base = f"http://127.0.0.1:{open(self.port_file).read().strip()}"
+
+    def call(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.base + path, data=data, method=method, headers={"content-type": "application/json"})
+        with urllib.request.urlopen(req) as r:
+            raw = r.read()
+            return json.loads(raw) if raw else {}
+
+    def create(self, **fields):
+        return self.call("POST", "/_sim/changes", fields)["number"]
+
+    def state(self, number, state):
+        self.call("POST", f"/_sim/changes/{number}/state", {"state": state})
+
+    def stop(self):
+        self.p.terminate(); self.p.wait()
+
+
+class Daemon:
+    def __init__(self, d, sim, projects, poll="3s"):
+        self.d = d
+        self.db = os.path.join(d, "changegate.db")
+        open(os.path.join(d, "cs"), "w").write("sim-client-secret")
+        open(os.path.join(d, "pw"), "w").write("sim-password")
+        os.chmod(os.path.join(d, "cs"), 0o600); os.chmod(os.path.join(d, "pw"), 0o600)
+        conf = f"""
+[daemon]
+database = "{self.db}"
+poll_interval = "{poll}"
+log_level = "warning"
+
+[servicenow.sim]
+url = "{sim.base if sim else 'http://127.0.0.1:9'}"
+client_id = "changegate"
+client_secret_file = "{d}/cs"
+username = "svc.changegate"
+password_file = "{d}/pw"
+
+[environments.Production]
+change_controlled = true
+[environments.Test]
+change_controlled = false
+
+{projects}
+"""
+        self.config = os.path.join(d, "changegate.toml")
+        open(self.config, "w").write(conf)
+        self.p = subprocess.Popen([f"{BIN}/changegate", "daemon", "--config", self.config],
+                                  stdout=open(os.path.join(d, "daemon.log"), "w"), stderr=subprocess.STDOUT)
+        for _ in range(400):
+            if os.path.exists(self.db + ".lock"):
+                break
+            time.sleep(0.025)
+        time.sleep(0.3)
+        self.conn = sqlite3.connect(self.db, timeout=10, isolation_level=None)
+
+    def insert(self, **cols):
+        keys = ", ".join(cols)
+        marks = ", ".join("?" for _ in cols)
+        return self.conn.execute(f"INSERT INTO deployments ({keys}) VALUES ({marks})", list(cols.values())).lastrowid
+
+    def state(self, i):
+        return self.conn.execute("SELECT state FROM deployments WHERE id = ?", (i,)).fetchone()[0]
+
+    def wait(self, i, states, timeout=60):
+        end = time.time() + timeout
+        while time.time() < end:
+            if self.state(i) in states:
+                return
+            time.sleep(0.002)
+        raise RuntimeError(f"task {i} stuck in {self.state(i)}")
+
+    def rss_kb(self):
+        for line in open(f"/proc/{self.p.pid}/status"):
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+
+    def stop(self):
+        self.p.send_signal(signal.SIGTERM)
+        try:
+            self.p.wait(20)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+
+
+def project(name, command, controlled="true", extra=""):
+    return f'[projects.{name}]\nchange_controlled = {controlled}\nconnection = "sim"\ncommand = {json.dumps(command)}\nkill_grace = "5s"\n{extra}\n'
+
+
+def bench_intake(rows):
+    with tempfile.TemporaryDirectory() as d:
+        daemon = Daemon(d, None, project("fast", ["/bin/true"], controlled="false", extra="max_concurrent = 64"))
+        lat = []
+        for _ in range(rows):
+            t0 = time.perf_counter()
+            i = daemon.insert(project="fast", environment="Test", release="1")
+            while daemon.state(i) == "queued":
+                time.sleep(0.0005)
+            lat.append((time.perf_counter() - t0) * 1000)
+        daemon.stop()
+        return lat
+
+
+def bench_approval_and_abort(samples):
+    with tempfile.TemporaryDirectory() as d:
+        sim = Sim(d)
+        start = os.path.join(d, "start.sh")
+        open(start, "w").write(f'#!/bin/sh\ndate +%s.%N > "{d}/started-$CHANGEGATE_TASK_ID"\n')
+        hold = os.path.join(d, "hold.sh")
+        open(hold, "w").write(f'#!/bin/sh\ntrap \'date +%s.%N > "{d}/term-$CHANGEGATE_TASK_ID"; exit 143\' TERM\nwhile true; do sleep 0.05; done\n')
+        os.chmod(start, 0o755); os.chmod(hold, 0o755)
+        daemon = Daemon(d, sim, project("quick", [start], extra="max_concurrent = 50") + project("hold", [hold], extra="max_concurrent = 50"))
+        approve, abort = [], []
+        for _ in range(samples):
+            n = sim.create(short_description="bench approval", state=-4)
+            i = daemon.insert(project="quick", environment="Production", release="1", change_number=n)
+            daemon.wait(i, {"awaiting_approval"})
+            time.sleep(0.5 + (hash(n) % 1000) / 1000 * 3)  # a random moment within the poll cycle
+            t0 = time.time()
+            sim.state(n, -1)
+            f = f"{d}/started-{i}"
+            while not os.path.exists(f) or not open(f).read().strip():
+                time.sleep(0.005)
+            approve.append(float(open(f).read()) - t0)
+        for _ in range(samples):
+            n = sim.create(short_description="bench abort", state=-1, approval="approved")
+            i = daemon.insert(project="hold", environment="Production", release="1", change_number=n)
+            daemon.wait(i, {"executing"})
+            time.sleep(0.5 + (hash(n) % 1000) / 1000 * 3)
+            t0 = time.time()
+            sim.state(n, 0)
+            f = f"{d}/term-{i}"
+            while not os.path.exists(f) or not open(f).read().strip():
+                time.sleep(0.005)
+            abort.append(float(open(f).read()) - t0)
+            daemon.wait(i, {"failed"})
+        daemon.stop(); sim.stop()
+        return approve, abort
+
+
+def bench_poll_cost(n, cycles=3):
+    with tempfile.TemporaryDirectory() as d:
+        sim = Sim(d)
+        numbers = [sim.create(short_description=f"wait {k}", state=-3) for k in range(n)]
+        daemon = Daemon(d, sim, project("w", ["/bin/true"]), poll="2s")
+        daemon.conn.execute("BEGIN")
+        for num in numbers:
+            daemon.insert(project="w", environment="Production", release="1", change_number=num)
+        daemon.conn.execute("COMMIT")
+        end = time.time() + 300
+        while daemon.conn.execute("SELECT count(*) FROM deployments WHERE state='awaiting_approval'").fetchone()[0] < n:
+            if time.time() > end:
+                raise RuntimeError("rows did not reach awaiting_approval")
+            time.sleep(0.1)
+        time.sleep(2.5)
+        sim.call("DELETE", "/_sim/requests")
+        time.sleep(2.0 * cycles)
+        total = sim.call("GET", "/_sim/requests")["total"]
+        rss = daemon.rss_kb()
+        daemon.stop(); sim.stop()
+        return total / cycles, rss
+
+
+def bench_throughput(n):
+    with tempfile.TemporaryDirectory() as d:
+        daemon = Daemon(d, None, project("noop", ["/bin/true"], controlled="false", extra="max_concurrent = 32"))
+        t0 = time.perf_counter()
+        daemon.conn.execute("BEGIN")
+        for _ in range(n):
+            daemon.insert(project="noop", environment="Test", release="1")
+        daemon.conn.execute("COMMIT")
+        while daemon.conn.execute("SELECT count(*) FROM deployments WHERE state IN ('succeeded','failed')").fetchone()[0] < n:
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        failed = daemon.conn.execute("SELECT count(*) FROM deployments WHERE state='failed'").fetchone()[0]
+        daemon.stop()
+        return n / elapsed, failed
+
+
+def main():
+    rows = []
+    lat = bench_intake(50 if QUICK else 300)
+    rows.append(("intake: INSERT → row leaves queued, p50 / p99", f"{pct(lat, 50):.1f} ms / {pct(lat, 99):.1f} ms", "≤ 50 ms / ≤ 250 ms"))
+    approve, abort = bench_approval_and_abort(3 if QUICK else 12)
+    rows.append(("approval: change to Implement → child started, p50 (poll 3 s)", f"{statistics.median(approve):.2f} s", "≤ 2 s"))
+    rows.append(("abort: change leaves Implement → group signalled, p50", f"{statistics.median(abort):.2f} s", "≤ 3 s"))
+    rss_1000 = None
+    for n in ([1, 100] if QUICK else [1, 100, 1000, 10000]):
+        per_cycle, rss = bench_poll_cost(n)
+        goal = 1 + -(-n // 100)
+        rows.append((f"ServiceNow requests per poll cycle, {n} waiting", f"{per_cycle:.1f}", f"≤ {goal}"))
+        if n == 1000:
+            rss_1000 = rss
+    if rss_1000 is not None:
+        rows.append(("daemon RSS, idle with 1,000 waiting", f"{rss_1000 / 1024:.1f} MB", "≤ 25 MB"))
+    tput, failed = bench_throughput(1000 if QUICK else 10000)
+    rows.append((f"throughput: {'1,000' if QUICK else '10,000'} not-controlled no-op deployments", f"{tput:.0f} /s ({failed} failed)", "≥ 200 /s"))
+    w = max(len(r[0]) for r in rows)
+    print(f"\n{'figure'.ljust(w)}  {'measured'.ljust(22)}  goal")
+    print(f"{'-' * w}  {'-' * 22}  {'-' * 18}")
+    for name, value, goal in rows:
+        print(f"{name.ljust(w)}  {value.ljust(22)}  {goal}")
+
+
+if __name__ == "__main__":
+    main()
