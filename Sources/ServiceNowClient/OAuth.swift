@@ -62,7 +62,7 @@ extension ServiceNowClient {
     static func decodeToken(_ body: Data, now: ContinuousClock.Instant = .now) throws(DecodingProblem) -> AccessToken {
         let json: JSONValue
         do { json = try JSONValue.parse(body) } catch { throw DecodingProblem(reason: "token answer is not JSON") }
-        guard let access = json["access_token"]?.scalarText, !access.isEmpty else {
+        guard case .string(let access)? = json["access_token"], !access.isEmpty else {
             throw DecodingProblem(reason: "token answer has no access_token")
         }
         let lifetime = json["expires_in"]?.scalarText.flatMap(Double.init) ?? 1800

@@ -33,10 +33,9 @@ extension ServiceNowClient {
         let pageSize = query.isWidened ? Self.searchPageSize : min(limit, Self.searchPageSize)
         var found: [ChangeSnapshot] = []
         try await pageThrough(path: Self.changeAPI, query: query.encodedQuery, pageSize: pageSize, extra: [],
-                              operation: "search for change requests") { records throws(DecodingProblem) in
-            for record in records {
-                let change = try RecordDecoding.change(record)
-                if query.matches(change) { found.append(change) }
+                              operation: "search for change requests", decode: RecordDecoding.change) { changes in
+            for change in changes where query.matches(change) {
+                found.append(change)
                 if found.count >= limit { return true }
             }
             return false
@@ -62,15 +61,9 @@ extension ServiceNowClient {
         let query = ["active=true", clause].filter { !$0.isEmpty }.joined(separator: "^")
         var match: StandardChangeTemplate?
         try await pageThrough(path: "\(Self.changeAPI)/standard/template", query: query, pageSize: Self.searchPageSize,
-                              extra: [], operation: "standard change template '\(templateName)'") { records throws(DecodingProblem) in
-            for record in records {
-                let t = try RecordDecoding.template(record)
-                if t.name == templateName {
-                    match = t
-                    return true
-                }
-            }
-            return false
+                              extra: [], operation: "standard change template '\(templateName)'", decode: RecordDecoding.template) { templates in
+            match = templates.first { $0.name == templateName }
+            return match != nil
         }
         return match
     }
@@ -110,8 +103,8 @@ extension ServiceNowClient {
             try await pageThrough(path: "/api/now/table/sysapproval_approver", query: "sysapproval=\(sysID)", pageSize: Self.searchPageSize,
                                   extra: [("sysparm_display_value", "all"),
                                           ("sysparm_fields", "sys_id,approver,state,comments,sys_updated_on,sysapproval")],
-                                  operation: "approvals of change \(sysID)") { records throws(DecodingProblem) in
-                for record in records { rows.append(try RecordDecoding.approver(record)) }
+                                  operation: "approvals of change \(sysID)", decode: RecordDecoding.approver) { page in
+                rows += page
                 return false
             }
         } catch .notFound {
@@ -154,26 +147,24 @@ extension ServiceNowClient {
     }
 
     /// GETs pages of `path` until `consume` says stop, a page comes back empty, or `X-Total-Count` is reached.
-    func pageThrough(path: String, query: String, pageSize: Int, extra: [(String, String)], operation: String,
-                     consume: ([[String: JSONValue]]) throws(DecodingProblem) -> Bool) async throws(ServiceNowError) {
+    /// Records are decoded inside the retry loop, so a damaged page is fetched again.
+    func pageThrough<T>(path: String, query: String, pageSize: Int, extra: [(String, String)], operation: String,
+                        decode: ([String: JSONValue]) throws(DecodingProblem) -> T,
+                        consume: ([T]) -> Bool) async throws(ServiceNowError) {
         var offset = 0
         while true {
             var params: [(String, String)] = []
             if !query.isEmpty { params.append(("sysparm_query", query)) }
             params += [("sysparm_limit", String(pageSize)), ("sysparm_offset", String(offset))] + extra
             let request = APIRequest(method: .GET, path: path, query: params, kind: .read, operation: operation)
-            let (records, total) = try await send(request) { r throws(DecodingProblem) in
-                (try RecordDecoding.records(in: try Self.json(r)),
-                 r.headers.first(name: "X-Total-Count").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) })
+            let (items, total) = try await send(request) { r throws(DecodingProblem) in
+                var items: [T] = []
+                for record in try RecordDecoding.records(in: try Self.json(r)) { items.append(try decode(record)) }
+                return (items, r.headers.first(name: "X-Total-Count").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) })
             }
-            let done: Bool
-            do {
-                done = try consume(records)
-            } catch {
-                throw .malformedResponse(connection: name, endpoint: request.endpoint, reason: error.reason)
-            }
+            let done = consume(items)
             offset += pageSize
-            if done || records.isEmpty { return }
+            if done || items.isEmpty { return }
             if let total, offset >= total { return }
         }
     }

@@ -61,9 +61,8 @@ extension ServiceNowClient {
         let wanted = Set(batch)
         var found: [String: ChangeSnapshot] = [:]
         try await pageThrough(path: Self.changeAPI, query: query.encodedQuery, pageSize: batch.count, extra: [],
-                              operation: "status of \(batch.count) change requests") { records throws(DecodingProblem) in
-            for record in records {
-                let change = try RecordDecoding.change(record)
+                              operation: "status of \(batch.count) change requests", decode: RecordDecoding.change) { changes in
+            for change in changes {
                 let k = change[keyPath: key]
                 if wanted.contains(k) { found[k] = change }
             }

@@ -47,8 +47,9 @@ public enum ServiceNowError: Error, Sendable, Equatable, CustomStringConvertible
             return "ServiceNow connection '\(c)': requests are not authenticated even with a freshly issued token. "
                 + "Check that the user of connection '\(c)' is active and allowed web service access, and that the OAuth application is active."
         case .forbidden(let c, let message, let detail):
-            return "ServiceNow connection '\(c)': access denied (\(Self.join(message, detail))). Give the user of connection '\(c)' "
-                + "the roles sn_change_read and sn_change_write (or itil), and check the ACLs on change_request and sysapproval_approver."
+            return "ServiceNow connection '\(c)': the instance refused the operation (\(Self.join(message, detail))). If the user lacks rights, "
+                + "give the user of connection '\(c)' the roles sn_change_read and sn_change_write (or itil) and check the ACLs on change_request "
+                + "and sysapproval_approver; otherwise do what the message says (e.g. a state move the change's state model does not allow)."
         case .notFound(let c, let what):
             return "ServiceNow connection '\(c)': \(what) was not found (or an ACL hides it). Check the number or id and the user's read access."
         case .badRequest(let c, let message, let detail):

@@ -81,3 +81,8 @@ actor TokenStore {
         if current?.value == token { current = nil }
     }
 }
+
+extension TokenStore {
+    /// The cached access token, if any (tests check it never reaches logs).
+    var cachedToken: Secret? { current?.value }
+}

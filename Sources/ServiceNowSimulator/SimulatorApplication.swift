@@ -43,17 +43,24 @@ public struct SimulatorApplication: Sendable {
         let store = core.store
         let logger = core.logger
         let interval = configuration.persistInterval
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            group.addTask {
-                if handleSignals { try await app.runService() } else { try await app.run() }
+        var failure: (any Error)?
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    if handleSignals { try await app.runService() } else { try await app.run() }
+                }
+                if let stateFile {
+                    group.addTask { await Self.persistLoop(store: store, file: stateFile, every: interval, logger: logger) }
+                }
+                defer { group.cancelAll() }
+                try await group.next()
             }
-            if let stateFile {
-                group.addTask { await Self.persistLoop(store: store, file: stateFile, every: interval, logger: logger) }
-            }
-            defer { group.cancelAll() }
-            try await group.next()
+        } catch {
+            failure = error
         }
+        // Whatever stopped the server (signal, cancellation, error), the last changes reach the state file.
         if let stateFile { await Self.flush(store: store, file: stateFile, logger: logger, lastWritten: -1) }
+        if let failure { throw failure }
     }
 
     /// Starts the simulator on its configured host and port (use port 0 in tests), runs `body` with the base
