@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
     ],
@@ -31,6 +33,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
         .target(
@@ -38,13 +41,17 @@ let package = Package(
             dependencies: [
                 "ServiceNowModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Hash-chained audit records: canonical form, chain, verification, export formats.
+        .target(name: "AuditTrail", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(
             name: "QueueStore",
             dependencies: [
-                "StateMachine",
+                "StateMachine", "AuditTrail",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
@@ -72,7 +79,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "ChangegateConfig", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "Systemd",
+                "ChangegateConfig", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "Systemd", "AuditTrail",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -83,7 +90,7 @@ let package = Package(
         .target(
             name: "CLI",
             dependencies: [
-                "Daemon", "ChangegateConfig", "QueueStore", "ServiceNowClient",
+                "Daemon", "ChangegateConfig", "QueueStore", "ServiceNowClient", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -96,9 +103,32 @@ let package = Package(
             ]
         ),
 
-        .testTarget(name: "ServiceNowClientTests", dependencies: ["ServiceNowClient", "ServiceNowSimulator"], resources: [.copy("Fixtures")]),
+        .executableTarget(
+            name: "ClientBench",
+            dependencies: [
+                "ServiceNowClient", "ServiceNowSimulator", "ServiceNowModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            path: "Benchmarks/ClientBench"
+        ),
+
+        .testTarget(
+            name: "ServiceNowClientTests",
+            dependencies: [
+                "ServiceNowClient", "ServiceNowSimulator", "ServiceNowModel",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("Fixtures")]
+        ),
         .testTarget(name: "ServiceNowSimulatorTests", dependencies: ["ServiceNowSimulator", "ServiceNowModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore"]),
+        .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail"], exclude: ["Golden"]),
         .testTarget(name: "StateMachineTests", dependencies: ["StateMachine"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),

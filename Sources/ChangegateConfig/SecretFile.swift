@@ -31,7 +31,11 @@ public enum SecretFile {
                 throw ConfigError(file: configFile, key: key, problem: "names the credential \"\(reference)\" but $CREDENTIALS_DIRECTORY is not set",
                                   fix: "run under systemd with LoadCredential=\(reference):/etc/changegate/credentials/\(reference), or give an absolute path")
             }
-            path = "\(dir)/\(reference)"
+            // The unit loads the whole credentials directory (`LoadCredential=changegate:/etc/changegate/credentials`),
+            // which systemd names `changegate_<file>`; a per-file `LoadCredential=NAME:…` gives the bare name.
+            let prefixed = "\(dir)/changegate_\(reference)"
+            path = FileManager.default.fileExists(atPath: "\(dir)/\(reference)") || !FileManager.default.fileExists(atPath: prefixed)
+                ? "\(dir)/\(reference)" : prefixed
         }
         guard let data = FileManager.default.contents(atPath: path), var text = String(data: data, encoding: .utf8) else {
             throw ConfigError(file: configFile, key: key, problem: "cannot read the secret at \(path)",

@@ -21,9 +21,10 @@ public enum Daemon {
         let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger)
         let reload = ReloadService(configPath: configPath, scheduler: scheduler, notifier: notifier, logger: logger)
         let group = ServiceGroup(configuration: .init(
+            // Shut down in reverse order: the watchdog keeps pinging until the scheduler has drained.
             services: [
-                .init(service: scheduler),
                 .init(service: watchdog, successTerminationBehavior: .ignore),
+                .init(service: scheduler),
                 .init(service: reload, successTerminationBehavior: .ignore),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],

@@ -1,3 +1,4 @@
+import AuditTrail
 import ChangegateConfig
 import Executor
 import Foundation
@@ -66,31 +67,42 @@ struct Completer: Sendable {
     let client: ServiceNowClient?
     let otherUsers: @Sendable (String, Int64) -> [Int64]
 
-    func complete(_ task: ActiveTask, duration: Duration?) async -> [String] {
-        guard let client, let change = task.change else { return [] }
+    func complete(_ task: ActiveTask, duration: Duration?) async -> (notes: [String], audit: [AuditEvent]) {
+        guard let client, let change = task.change else { return ([], []) }
         var notes: [String] = []
+        var audit: [AuditEvent] = []
         let outcome = task.outcome ?? .interrupted
         var update = ChangeUpdate()
         if task.project.workNotes { update.workNotes = WorkNotes.finished(task, duration: duration) }
         var moves: [ChangeUpdate] = []
-        if let code = Self.closeCode(for: outcome), task.project.closeChange != .none, change.state == .implement {
+        if let code = Self.closeCode(for: outcome), task.project.closeChange != .none {
             let others = otherUsers(change.number, task.id)
-            if others.isEmpty {
+            // Read the change now: the poll's copy may be stale, and after a restart only its number is known.
+            let current = try? await client.change(sysID: change.sysID)
+            if !others.isEmpty {
+                notes.append("Leaving change \(change.number) in Implement: tasks \(others.map(String.init).joined(separator: ", ")) still use it")
+                audit.append(Audit.changeLeftOpen(change, why: notes.last!))
+            } else if current?.state != .implement {
+                notes.append("Not closing change \(change.number): it is \(current?.state.displayName ?? "unreadable"), not Implement")
+                audit.append(Audit.changeLeftOpen(change, why: notes.last!))
+            } else {
                 let closeNotes = "changegate task \(task.id): \(task.reason ?? outcome.rawValue)"
                 moves.append(ChangeUpdate(state: .review, closeCode: code, closeNotes: closeNotes))
                 if task.project.closeChange == .closed { moves.append(ChangeUpdate(state: .closed, closeCode: code, closeNotes: closeNotes)) }
                 notes.append("Moving change \(change.number) to \(task.project.closeChange == .closed ? "Closed" : "Review") with close code \(code.rawValue)")
-            } else {
-                notes.append("Leaving change \(change.number) in Implement: tasks \(others.map(String.init).joined(separator: ", ")) still use it")
             }
         }
         do {
             if update.workNotes != nil { _ = try await client.updateChange(sysID: change.sysID, update) }
-            for move in moves { _ = try await client.updateChange(sysID: change.sysID, move) }
+            for move in moves {
+                _ = try await client.updateChange(sysID: change.sysID, move)
+                audit.append(Audit.changeMoved(change, move))
+            }
         } catch {
             notes.append("Could not update change \(change.number): \(error)")
+            audit.append(Audit.changeUpdateFailed(change, error: "\(error)"))
         }
-        return notes
+        return (notes, audit)
     }
 
     /// Only a run that happened under the change decides its close code; aborted or refused runs leave it alone.

@@ -1,3 +1,4 @@
+import AuditTrail
 import Executor
 import Foundation
 import ServiceNowClient
@@ -8,12 +9,13 @@ import Synchronization
 /// Results of the work the scheduler hands to child tasks, delivered back to the scheduler loop.
 enum SchedulerEvent: Sendable {
     case resolved(taskID: Int64, Resolution)
-    case freshStatus(taskID: Int64, Result<ChangeSnapshot, ServiceNowError>)
+    /// `approvers` is read with the change when it is in Implement (for the audit trail); nil otherwise.
+    case freshStatus(taskID: Int64, Result<ChangeSnapshot, ServiceNowError>, approvers: Result<[ApproverRecord], ServiceNowError>? = nil)
     case statuses(connection: String, numbers: [String], Result<[String: ChangeSnapshot], ServiceNowError>)
     case rejection(taskID: Int64, ChangeSnapshot, comment: String?)
     case childStarted(taskID: Int64, pid: Int32)
     case childExited(taskID: Int64, Result<RunResult, ExecutorError>)
-    case completed(taskID: Int64, notes: [String])
+    case completed(taskID: Int64, notes: [String], audit: [AuditEvent] = [])
 }
 
 /// How finding or creating a change ended.

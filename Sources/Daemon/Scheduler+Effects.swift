@@ -50,7 +50,15 @@ extension Scheduler {
                 guard let client, let sysID = task.change?.sysID else { missingConnection(&task, &loop); continue }
                 if running[task.slotKey, default: 0] >= task.project.maxConcurrent { task.busy = false; loop.tasks[id] = task; continue }
                 group.addTask {
-                    do throws(ServiceNowError) { inbox.post(.freshStatus(taskID: id, .success(try await client.change(sysID: sysID)))) } catch {
+                    do throws(ServiceNowError) {
+                        let change = try await client.change(sysID: sysID)
+                        // Who approved, for the audit trail; a failed read is recorded, it never blocks the start.
+                        var approvers: Result<[ApproverRecord], ServiceNowError>?
+                        if change.state == .implement, change.approval != .rejected {
+                            do throws(ServiceNowError) { approvers = .success(try await client.approvers(ofChange: sysID)) } catch { approvers = .failure(error) }
+                        }
+                        inbox.post(.freshStatus(taskID: id, .success(change), approvers: approvers))
+                    } catch {
                         inbox.post(.freshStatus(taskID: id, .failure(error)))
                     }
                 }
@@ -72,7 +80,10 @@ extension Scheduler {
                         (try? store.otherActiveTasks(usingChange: number, excluding: me)) ?? []
                     })
                     let snapshot = task
-                    group.addTask { inbox.post(.completed(taskID: id, notes: await completer.complete(snapshot, duration: snapshot.runDuration))) }
+                    group.addTask {
+                        let (notes, audit) = await completer.complete(snapshot, duration: snapshot.runDuration)
+                        inbox.post(.completed(taskID: id, notes: notes, audit: audit))
+                    }
                 }
             case .stopDeployment:
                 task.busy = false

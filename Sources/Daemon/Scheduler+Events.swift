@@ -1,3 +1,4 @@
+import AuditTrail
 import Executor
 import Foundation
 import Logging
@@ -19,7 +20,7 @@ extension Scheduler {
                 task.change = change
                 task.changeLink = link
                 let extra = TaskChange(changeNumber: change.number, changeSysID: change.sysID, changeLink: link,
-                                       changeTypeUsed: change.type.rawValue)
+                                       changeTypeUsed: change.type.rawValue, audit: [Audit.changeLinked(change, link, task: task)])
                 batch.log(.notice, notes.first ?? "Change \(change.number) linked", task,
                           link.rawValue.hasPrefix("created") ? .changeCreated : .changeLinked)
                 let t = StateMachine.decide(task.view, .changeResolved(change, link), now: now, policy: policy(task.project))
@@ -34,7 +35,7 @@ extension Scheduler {
                 batch.record(task, TaskChange(events: ["ServiceNow is not answering well, will retry: \(reason)"]))
             }
 
-        case .freshStatus(let id, let result):
+        case .freshStatus(let id, let result, let approvers):
             guard var task = batch.task(id, in: loop) else { return }
             task.busy = false
             switch result {
@@ -42,7 +43,8 @@ extension Scheduler {
                 task.change = change
                 let free = slotCounts(loop)[task.slotKey, default: 0] + startedInBatch(batch, slot: task.slotKey) < task.project.maxConcurrent
                 let t = StateMachine.decide(task.view, .freshStatus(change, slotAvailable: free), now: now, policy: policy(task.project))
-                apply(t, to: task, &batch, now: now,
+                let audit = t.next == .executing ? Audit.approved(change, at: now, approvers: approvers) : []
+                apply(t, to: task, &batch, now: now, extra: TaskChange(audit: audit),
                       events: ["fresh read of \(change.number): \(change.state.displayName)" + (free ? "" : ", waiting for a free slot")])
             case .failure(let error):
                 task.retryAfter = now.addingTimeInterval(1)
@@ -71,7 +73,8 @@ extension Scheduler {
         case .childStarted(let id, let pid):
             guard var task = batch.task(id, in: loop) else { return }
             task.pid = pid
-            batch.record(task, TaskChange(childPID: pid, startedAt: now, events: ["deploy command started (pid \(pid)): \(task.project.command.joined(separator: " "))"]))
+            batch.record(task, TaskChange(childPID: pid, startedAt: now, events: ["deploy command started (pid \(pid)): \(task.project.command.joined(separator: " "))"],
+                                          audit: [Audit.executionStarted(pid: pid, task: task)]))
             batch.log(.notice, "Task \(id): deployment started (pid \(pid))", task, .deploymentStarted)
 
         case .childExited(let id, let result):
@@ -85,7 +88,8 @@ extension Scheduler {
                 let t = StateMachine.decide(task.view, .childExited(exitCode: run.termination.exitCode, abortedFor: abort), now: now)
                 task.runDuration = run.duration
                 batch.log(.notice, "Task \(id): deploy command \(run.termination)", task, abort == nil ? .deploymentFinished : .deploymentAborted)
-                apply(t, to: task, &batch, now: now, extra: TaskChange(exitCode: run.termination.exitCode),
+                apply(t, to: task, &batch, now: now,
+                      extra: TaskChange(exitCode: run.termination.exitCode, audit: Audit.executionEnded(run, abort: abort, reason: t.reason)),
                       events: ["deploy command \(run.termination) after \(String(format: "%.1f", run.duration.seconds)) s"])
             case .failure(let error):
                 task.outcome = .configError
@@ -93,13 +97,16 @@ extension Scheduler {
                 apply(t, to: task, &batch, now: now, events: ["the deploy command could not start: \(error)"])
             }
 
-        case .completed(let id, let notes):
+        case .completed(let id, let notes, let audit):
             guard var task = batch.task(id, in: loop) else { return }
             task.busy = false
+            if let failed = audit.first(where: { $0.kind == AuditKind.changeUpdateFailed }), let error = failed.details["error"]?.stringValue {
+                noteIntegrationError(task, error, &loop)  // e.g. the user may read but not write changes (403)
+            }
             if task.outcome == .configError {
-                apply(Transition(next: .failed, outcome: .configError), to: task, &batch, now: now, events: notes)
+                apply(Transition(next: .failed, outcome: .configError), to: task, &batch, now: now, extra: TaskChange(audit: audit), events: notes)
             } else {
-                apply(StateMachine.decide(task.view, .completed, now: now), to: task, &batch, now: now, events: notes)
+                apply(StateMachine.decide(task.view, .completed, now: now), to: task, &batch, now: now, extra: TaskChange(audit: audit), events: notes)
             }
         }
     }

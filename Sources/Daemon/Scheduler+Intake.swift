@@ -23,7 +23,9 @@ extension Scheduler {
             }
             if row.cancelRequested {
                 batch.record(placeholder(row, config), TaskChange(state: TaskState.cancelled, outcome: Outcome.cancelled, reason: "Cancelled while queued",
-                                                                finishedAt: now, events: ["cancelled while queued"]))
+                                                                finishedAt: now, events: ["cancelled while queued"],
+                                                                audit: [Audit.enqueued(row, accepted: false, controlled: nil, reason: "Cancelled while queued"),
+                                                                        Audit.finished(.cancelled, outcome: .cancelled, reason: "Cancelled while queued")]))
                 continue
             }
             // A row already validated and waiting for a slot is not parsed again.
@@ -52,7 +54,8 @@ extension Scheduler {
             if t.next == .queued { backlog += 1; batch.updated[task.id] = task; continue }
             if t.next == .executing { running[task.slotKey, default: 0] += 1 }
             let how = task.controlled ? "change controlled" : "not change controlled (project or environment not marked so)"
-            apply(t, to: task, &batch, now: now, extra: TaskChange(correlationID: task.correlationID),
+            apply(t, to: task, &batch, now: now,
+                  extra: TaskChange(correlationID: task.correlationID, audit: [Audit.enqueued(row, accepted: true, controlled: task.controlled, reason: nil)]),
                   events: ["accepted: \(task.request.project) \(task.request.release) → \(task.request.environment), \(how)"
                            + (task.request.requestedBy.map { ", requested by \($0)" } ?? "")])
         }
@@ -61,8 +64,11 @@ extension Scheduler {
 
     func failRow(_ row: TaskRecord, reason: String, _ batch: inout Batch, now: Date) {
         let task = placeholder(row, config)
+        // A row rejected at intake gets its `enqueued` record here; one failing after a restart already has it.
+        let audit = (row.state == .queued ? [Audit.enqueued(row, accepted: false, controlled: nil, reason: reason)] : [])
+            + [Audit.finished(.failed, outcome: .invalidRequest, reason: reason)]
         batch.record(task, TaskChange(state: .failed, outcome: .invalidRequest, reason: reason, finishedAt: now,
-                                      events: ["rejected: \(reason)"]))
+                                      events: ["rejected: \(reason)"], audit: audit))
         var failed = task
         failed.state = .failed
         failed.outcome = .invalidRequest

@@ -85,7 +85,10 @@ extension Scheduler {
                 t.waitingSince = now
                 change.waitingSince = now
             }
-            if transition.next.isTerminal { change.finishedAt = now }
+            if transition.next.isTerminal {
+                change.finishedAt = now
+                change.audit.append(Audit.finished(transition.next, outcome: t.outcome, reason: t.reason))
+            }
             let level: Logger.Level = transition.next == .failed ? .warning : .info
             batch.log(level, "Task \(t.id) \(task.state.rawValue) → \(transition.next.rawValue)" + (transition.reason.map { ": \($0)" } ?? ""), t, .taskStateChanged)
         }

@@ -48,7 +48,7 @@ extension Scheduler {
                     events.append("stopped the leftover process group \(pid)")
                 }
                 let t = StateMachine.decide(task.view, .childExited(exitCode: -1, abortedFor: .shutdownInterrupted), now: now)
-                apply(t, to: task, &batch, now: now, events: events)
+                apply(t, to: task, &batch, now: now, extra: TaskChange(audit: [Audit.aborted(.shutdownInterrupted, reason: t.reason)]), events: events)
                 continue
             }
             batch.updated[row.id] = task

@@ -1,3 +1,4 @@
+import AuditTrail
 import Foundation
 import GRDB
 import StateMachine
@@ -6,7 +7,7 @@ extension QueueStore {
     /// Rows producers have inserted and the daemon has not taken yet, oldest first.
     public func queued(limit: Int = 500) throws(QueueStoreError) -> [TaskRecord] {
         try read { db in
-            try TaskRecord.fetchAll(db, sql: "SELECT * FROM deployments WHERE state = 'queued' ORDER BY id LIMIT ?", arguments: [limit])
+            try TaskRecord.fetchAll(db, sql: "SELECT \(TaskRecord.selection) FROM deployments WHERE state = 'queued' ORDER BY id LIMIT ?", arguments: [limit])
         }
     }
 
@@ -14,7 +15,7 @@ extension QueueStore {
     public func active() throws(QueueStoreError) -> [TaskRecord] {
         try read { db in
             try TaskRecord.fetchAll(db, sql: """
-                SELECT * FROM deployments WHERE state NOT IN ('queued','succeeded','failed','cancelled') ORDER BY id
+                SELECT \(TaskRecord.selection) FROM deployments WHERE state NOT IN ('queued','succeeded','failed','cancelled') ORDER BY id
                 """)
         }
     }
@@ -29,7 +30,7 @@ extension QueueStore {
     }
 
     public func task(_ id: Int64) throws(QueueStoreError) -> TaskRecord {
-        let record = try read { db in try TaskRecord.fetchOne(db, sql: "SELECT * FROM deployments WHERE id = ?", arguments: [id]) }
+        let record = try read { db in try TaskRecord.fetchOne(db, sql: "SELECT \(TaskRecord.selection) FROM deployments WHERE id = ?", arguments: [id]) }
         guard let record else { throw .notFound(id: id) }
         return record
     }
@@ -37,7 +38,7 @@ extension QueueStore {
     /// The newest tasks first.
     public func recent(limit: Int = 50) throws(QueueStoreError) -> [TaskRecord] {
         try read { db in
-            try TaskRecord.fetchAll(db, sql: "SELECT * FROM deployments ORDER BY id DESC LIMIT ?", arguments: [limit])
+            try TaskRecord.fetchAll(db, sql: "SELECT \(TaskRecord.selection) FROM deployments ORDER BY id DESC LIMIT ?", arguments: [limit])
         }
     }
 
@@ -45,7 +46,7 @@ extension QueueStore {
     public func tasks(createdFrom from: Date?, to: Date?) throws(QueueStoreError) -> [TaskRecord] {
         try read { db in
             try TaskRecord.fetchAll(db, sql: """
-                SELECT * FROM deployments WHERE (?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR created_at < ?2) ORDER BY id
+                SELECT \(TaskRecord.selection) FROM deployments WHERE (?1 IS NULL OR created_at >= ?1) AND (?2 IS NULL OR created_at < ?2) ORDER BY id
                 """, arguments: [from.map(Timestamp.format), to.map(Timestamp.format)])
         }
     }
@@ -70,6 +71,8 @@ extension QueueStore {
         guard !changes.isEmpty else { return }
         let stamp = Timestamp.format(now)
         try write { db in
+            // Read inside the write transaction: no other writer can slip a record in between.
+            var head = try Self.auditHead(db)
             for (id, change) in changes {
                 let assignments = change.assignments
                 if !assignments.isEmpty {
@@ -81,6 +84,11 @@ extension QueueStore {
                 for line in change.events {
                     try db.execute(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, 'event', ?)",
                                    arguments: [id, stamp, line])
+                }
+                for event in change.audit {
+                    let record = AuditChain.record(after: head, taskID: id, at: stamp, event)
+                    try Self.insert(record, db)
+                    head = AuditHead(seq: record.seq, hash: record.hash)
                 }
             }
         }

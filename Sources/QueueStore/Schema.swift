@@ -1,8 +1,9 @@
+import AuditTrail
 import GRDB
 
 /// The queue contract's schema. Migrations only ever add: producers and readers are written against it.
 enum Schema {
-    static let currentVersion = "v2"
+    static let currentVersion = "v3"
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -64,6 +65,31 @@ enum Schema {
                 );
                 ALTER TABLE deployments ADD COLUMN change_type_used TEXT;
                 ALTER TABLE deployments ADD COLUMN child_pid INTEGER;
+                """)
+        }
+        migrator.registerMigration("v3") { db in
+            // The audit trail: append-only, each record hash-chained to the one before (AuditTrail.AuditChain).
+            // The triggers stop ordinary UPDATE/DELETE and unchained INSERTs; someone who can write the file can
+            // drop them, which is why `changegate audit verify` recomputes the chain.
+            try db.execute(sql: """
+                CREATE TABLE audit_log (
+                    seq INTEGER PRIMARY KEY,
+                    task_id INTEGER NOT NULL,
+                    at TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    details TEXT NOT NULL,
+                    prev_hash TEXT NOT NULL,
+                    hash TEXT NOT NULL
+                );
+                CREATE INDEX audit_log_task ON audit_log(task_id, seq);
+                CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'changegate: the audit log is append-only; records cannot be changed'); END;
+                CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+                    BEGIN SELECT RAISE(ABORT, 'changegate: the audit log is append-only; records cannot be deleted'); END;
+                CREATE TRIGGER audit_log_chained BEFORE INSERT ON audit_log
+                    WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM audit_log)
+                      OR NEW.prev_hash IS NOT coalesce((SELECT hash FROM audit_log WHERE seq = NEW.seq - 1), '\(AuditHead.genesis.hash)')
+                    BEGIN SELECT RAISE(ABORT, 'changegate: audit records are appended by changegate only, each linked to the last'); END;
                 """)
         }
         return migrator

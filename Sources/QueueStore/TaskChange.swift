@@ -1,3 +1,4 @@
+import AuditTrail
 import Foundation
 import StateMachine
 
@@ -18,11 +19,13 @@ public struct TaskChange: Sendable {
     public var finishedAt: Date?
     /// Event lines for the task log.
     public var events: [String]
+    /// Audit records to append, hash-chained, in the same transaction.
+    public var audit: [AuditEvent]
 
     public init(state: TaskState? = nil, outcome: Outcome? = nil, reason: String? = nil, changeNumber: String? = nil,
                 changeSysID: String? = nil, changeLink: ChangeLink? = nil, changeTypeUsed: String? = nil,
                 correlationID: String? = nil, exitCode: Int32? = nil, childPID: Int32? = nil, waitingSince: Date? = nil,
-                startedAt: Date? = nil, finishedAt: Date? = nil, events: [String] = []) {
+                startedAt: Date? = nil, finishedAt: Date? = nil, events: [String] = [], audit: [AuditEvent] = []) {
         self.state = state
         self.outcome = outcome
         self.reason = reason
@@ -37,10 +40,11 @@ public struct TaskChange: Sendable {
         self.startedAt = startedAt
         self.finishedAt = finishedAt
         self.events = events
+        self.audit = audit
     }
 
     /// Nothing to write.
-    public var isEmpty: Bool { events.isEmpty && assignments.isEmpty }
+    public var isEmpty: Bool { events.isEmpty && audit.isEmpty && assignments.isEmpty }
 
     var assignments: [(String, (any Sendable)?)] {
         var a: [(String, (any Sendable)?)] = []

@@ -64,7 +64,13 @@ extension TaskRecord: FetchableRecord {
     }
 
     /// Reads a column without trusting its type: SQLite lets producers store anything anywhere.
+    /// Producer columns are also selected as blobs (`<column>_bytes`, see `producerColumns`) so that text
+    /// holding a NUL byte is seen whole, not cut at the NUL as C strings are.
     static func raw(_ row: Row, _ column: String) -> RawValue {
+        if row.hasColumn(column + "_bytes"), case .blob(let data) = (row[column + "_bytes"] as DatabaseValue).storage,
+           case .string = (row[column] as DatabaseValue).storage {
+            return .text(String(decoding: data, as: UTF8.self))
+        }
         let value: DatabaseValue = row[column]
         switch value.storage {
         case .null: return .null
@@ -81,6 +87,12 @@ extension TaskRecord: FetchableRecord {
         if case .text(let s) = raw(row, column) { return s }
         return nil
     }
+}
+
+extension TaskRecord {
+    /// `SELECT` list for reading rows: every column, plus the producer columns as blobs.
+    static let selection = "*, " + ["project", "environment", "release", "change_number", "requested_by", "variables", "change_type"]
+        .map { "CAST(\($0) AS BLOB) AS \($0)_bytes" }.joined(separator: ", ")
 }
 
 /// Timestamps in the database: UTC ISO-8601 with milliseconds, as SQLite's strftime writes them.

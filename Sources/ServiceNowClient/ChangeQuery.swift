@@ -64,6 +64,8 @@ public struct ChangeQuery: Sendable, Equatable, CustomStringConvertible {
         return q
     }
 
+    var hasOrdering: Bool { !ordering.isEmpty }
+
     private func adding(_ clause: Clause) -> ChangeQuery {
         var q = self
         q.clauses.append(clause)

@@ -38,7 +38,15 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
     }
 
     public var description: String {
-        "connection '\(name)' (\(baseURL), \(credentials)\(caBundlePath.map { ", CA bundle \($0)" } ?? ""))"
+        "connection '\(name)' (\(displayURL), \(credentials)\(caBundlePath.map { ", CA bundle \($0)" } ?? ""))"
+    }
+
+    /// `baseURL` without any `user:password@` someone may have put in it.
+    var displayURL: String {
+        guard var c = URLComponents(string: baseURL), c.user != nil || c.password != nil else { return baseURL }
+        c.user = nil
+        c.password = nil
+        return c.string ?? "<base URL>"
     }
 
     public var debugDescription: String { description }

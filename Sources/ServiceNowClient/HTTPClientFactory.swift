@@ -17,6 +17,12 @@ extension ServiceNowClient {
     /// are exempt, this throws; make one client per connection then (`makeHTTPClient(for: [configuration])`).
     /// CA bundles given for one connection are trusted for all connections sharing the client.
     public static func makeHTTPClient(for configurations: [ConnectionConfiguration], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HTTPClient {
+        let configuration = try httpClientConfiguration(for: configurations, environment: environment)
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }
+
+    /// The `HTTPClient.Configuration` `makeHTTPClient(for:environment:)` uses (TLS roots, proxy, connect timeout, no redirects).
+    public static func httpClientConfiguration(for configurations: [ConnectionConfiguration], environment: [String: String] = ProcessInfo.processInfo.environment) throws -> HTTPClient.Configuration {
         var tls = TLSConfiguration.makeClientConfiguration()
         var extraRoots: [NIOSSLCertificate] = []
         for path in Set(configurations.compactMap(\.caBundlePath)).sorted() {
@@ -42,7 +48,10 @@ extension ServiceNowClient {
             timeout: .init(connect: .nanoseconds(Int64(connect.seconds * 1e9))),
             proxy: proxies.first ?? nil)
         configuration.httpVersion = .automatic
-        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        // Let the client's own retry policy handle refused connections (fast, with backoff) instead of
+        // AsyncHTTPClient retrying silently until the request deadline.
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return configuration
     }
 }
 

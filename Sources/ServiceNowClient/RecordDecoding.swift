@@ -35,8 +35,9 @@ enum RecordDecoding {
             ?? stateField.fieldDisplayValue.flatMap(ChangeState.init(displayName:))
         else { throw DecodingProblem(reason: "change \(label) has unknown state '\(stateRaw)'") }
         let approvalRaw = r["approval"]?.fieldValue ?? ""
-        guard let approval = approvalRaw.isEmpty ? .notRequested : ApprovalState(rawValue: approvalRaw)
-        else { throw DecodingProblem(reason: "change \(label) has unknown approval '\(approvalRaw)'") }
+        // Instances also use `cancelled`, `not_required`, `duplicate`: none of them is an approval or a rejection,
+        // and one odd record must not fail a whole batched read.
+        let approval = ApprovalState(rawValue: approvalRaw) ?? .notRequested
         let typeRaw = r["type"]?.fieldValue ?? ""
         guard let type = ChangeType(rawValue: typeRaw)
         else { throw DecodingProblem(reason: "change \(label) has unknown type '\(typeRaw)'") }

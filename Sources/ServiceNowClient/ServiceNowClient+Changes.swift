@@ -6,10 +6,13 @@ extension ServiceNowClient {
     static let changeAPI = "/api/sn_chg_rest/change"
     /// Page size of `searchChanges` and template lookups.
     static let searchPageSize = 250
+    /// The fields a `ChangeSnapshot` reads. Sent as `sysparm_fields` on reads to cut answers ~10×; an instance
+    /// that ignores the parameter just sends every field.
+    static let snapshotFields = [("sysparm_fields", "sys_id,number,state,approval,type,start_date,end_date,short_description,correlation_id,sys_updated_on")]
 
     /// One change by sys_id; `notFound` when there is none (or an ACL hides it).
     public func change(sysID: String) async throws(ServiceNowError) -> ChangeSnapshot {
-        let request = APIRequest(method: .GET, path: "\(Self.changeAPI)/\(Transport.escape(sysID))", kind: .read,
+        let request = APIRequest(method: .GET, path: "\(Self.changeAPI)/\(Transport.escape(sysID))", query: Self.snapshotFields, kind: .read,
                                  operation: "change request with sys_id \(sysID)")
         return try await send(request) { r throws(DecodingProblem) in try Self.singleChange(r) }
     }
@@ -31,8 +34,10 @@ extension ServiceNowClient {
             logger.debug("servicenow query widened; filtering on the client", metadata: ["query": "\(query.encodedQuery)"])
         }
         let pageSize = query.isWidened ? Self.searchPageSize : min(limit, Self.searchPageSize)
+        // Pages of an unordered query may overlap or skip rows; order by number unless the caller chose an order.
+        let ordered = query.hasOrdering ? query : query.orderBy(.number)
         var found: [ChangeSnapshot] = []
-        try await pageThrough(path: Self.changeAPI, query: query.encodedQuery, pageSize: pageSize, extra: [],
+        try await pageThrough(path: Self.changeAPI, query: ordered.encodedQuery, pageSize: pageSize, extra: Self.snapshotFields,
                               operation: "search for change requests", decode: RecordDecoding.change) { changes in
             for change in changes where query.matches(change) {
                 found.append(change)
@@ -102,7 +107,7 @@ extension ServiceNowClient {
         do {
             try await pageThrough(path: "/api/now/table/sysapproval_approver", query: "sysapproval=\(sysID)", pageSize: Self.searchPageSize,
                                   extra: [("sysparm_display_value", "all"),
-                                          ("sysparm_fields", "sys_id,approver,state,comments,sys_updated_on,sysapproval")],
+                                          ("sysparm_fields", "sys_id,approver,state,comments,sys_updated_on")],
                                   operation: "approvals of change \(sysID)", decode: RecordDecoding.approver) { page in
                 rows += page
                 return false

@@ -60,7 +60,7 @@ extension ServiceNowClient {
         let query = field == .number ? ChangeQuery().number(.in(batch)) : ChangeQuery().sysID(.in(batch))
         let wanted = Set(batch)
         var found: [String: ChangeSnapshot] = [:]
-        try await pageThrough(path: Self.changeAPI, query: query.encodedQuery, pageSize: batch.count, extra: [],
+        try await pageThrough(path: Self.changeAPI, query: query.encodedQuery, pageSize: batch.count, extra: Self.snapshotFields,
                               operation: "status of \(batch.count) change requests", decode: RecordDecoding.change) { changes in
             for change in changes {
                 let k = change[keyPath: key]

@@ -17,6 +17,8 @@ struct APIRequest: Sendable {
     var kind: Kind
     /// What the call does, for errors: "create a normal change", "change request with sys_id …".
     var operation: String
+    /// One id per logical call, sent on every attempt (`X-Changegate-Request-Id`) so retries can be traced.
+    var id: String = UUID().uuidString.lowercased()
 
     var isWrite: Bool { kind == .write }
     var endpoint: String { "\(method.rawValue) \(path)" }
@@ -78,6 +80,7 @@ struct Transport: Sendable {
         req.method = request.method
         req.headers.add(name: "Accept", value: "application/json")
         req.headers.add(name: "User-Agent", value: "changegate")
+        req.headers.add(name: "X-Changegate-Request-Id", value: request.id)
         if let authorization { req.headers.add(name: "Authorization", value: authorization) }
         if let body = request.body {
             req.headers.add(name: "Content-Type", value: request.contentType ?? "application/json")
@@ -89,7 +92,9 @@ struct Transport: Sendable {
         let outcome: AttemptOutcome
         do {
             let prepared = req
-            let response = try await Self.withTimeout(timeout) { [http, quietLogger] in
+            // AsyncHTTPClient's deadline fires first: for a request still waiting for a connection it reports the
+            // connect error (provably not sent). The task-group timer only bounds reading the body.
+            let response = try await Self.withTimeout(timeout + .milliseconds(500)) { [http, quietLogger] in
                 let r = try await http.execute(prepared, deadline: .now() + .nanoseconds(Int64(timeout.seconds * 1e9)), logger: quietLogger)
                 let body = try await r.body.collect(upTo: Self.maxBodyBytes)
                 return RawResponse(status: Int(r.status.code), headers: r.headers, body: Data(body.readableBytesView))

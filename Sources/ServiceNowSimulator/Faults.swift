@@ -25,6 +25,15 @@ struct FaultSet: Sendable {
     var malformedKind = MalformedKind.truncated
     var revokeTokensEvery: Double?
     var seed: UInt64?
+    /// Answer this much later *after* the request was processed: the write happened, the caller does not know yet
+    /// (the window a crash test needs). Only for paths starting with one of `responseDelayPaths` (all when empty).
+    var responseDelayMs = 0
+    var responseDelayPaths: [String] = []
+
+    func responseDelay(for path: String) -> Int {
+        guard responseDelayMs > 0 else { return 0 }
+        return responseDelayPaths.isEmpty || responseDelayPaths.contains(where: path.hasPrefix) ? responseDelayMs : 0
+    }
 
     init() {}
 
@@ -48,7 +57,14 @@ struct FaultSet: Sendable {
         }
         revokeTokensEvery = number("revoke_tokens_every_s")
         if let v = number("seed") { seed = UInt64(max(0, v)) }
-        let known: Set = ["latency_ms", "error_rate", "error_status", "rate_limit_every", "retry_after", "rate_limit_reset",
+        if let v = number("response_delay_ms") { responseDelayMs = max(0, Int(v)) }
+        if let paths = json["response_delay_paths"] {
+            guard let list = paths.arrayValue?.compactMap(\.stringValue) else {
+                throw ControlError(.badRequest, "response_delay_paths must be an array of path prefixes")
+            }
+            responseDelayPaths = list
+        }
+        let known: Set = ["response_delay_ms", "response_delay_paths", "latency_ms", "error_rate", "error_status", "rate_limit_every", "retry_after", "rate_limit_reset",
                           "malformed_rate", "malformed_kind", "revoke_tokens_every_s", "seed"]
         if let unknown = json.keys.first(where: { !known.contains($0) }) {
             throw ControlError(.badRequest, "unknown fault \"\(unknown)\"; known: " + known.sorted().joined(separator: ", "))
@@ -59,7 +75,8 @@ struct FaultSet: Sendable {
         .obj(["latency_ms": .int(latencyMs), "error_rate": .double(errorRate), "error_status": .int(errorStatus),
               "rate_limit_every": .int(rateLimitEvery), "retry_after": .int(retryAfter), "rate_limit_reset": .bool(rateLimitReset),
               "malformed_rate": .double(malformedRate), "malformed_kind": .string(malformedKind.rawValue),
-              "revoke_tokens_every_s": revokeTokensEvery.map(JSON.double) ?? .null])
+              "revoke_tokens_every_s": revokeTokensEvery.map(JSON.double) ?? .null,
+              "response_delay_ms": .int(responseDelayMs), "response_delay_paths": .array(responseDelayPaths.map(JSON.string))])
     }
 }
 

@@ -10,6 +10,8 @@ actor RequestRecorder {
         let query: String
         let status: Int
         let user: String
+        /// The client's id of one logical call, the same on each retry (`X-Changegate-Request-Id`), or "".
+        var requestID = ""
     }
 
     private var total = 0
@@ -46,7 +48,8 @@ actor RequestRecorder {
             "by_endpoint": .object(endpoints),
             "log": .array(ordered.map { e in
                 .obj(["at": .string(Self.iso(e.at)), "method": .string(e.method), "path": .string(e.path),
-                      "query": .string(e.query), "status": .int(e.status), "user": .string(e.user)])
+                      "query": .string(e.query), "status": .int(e.status), "user": .string(e.user),
+                      "request_id": .string(e.requestID)])
             }),
         ])
     }

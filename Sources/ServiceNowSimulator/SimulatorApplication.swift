@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import ServiceLifecycle
 
 /// A simulated ServiceNow instance, ready to serve. Build it from a configuration, then `run` it (until
 /// cancelled, or until SIGINT/SIGTERM with `handleSignals`), or use `withRunning` in tests.
@@ -19,6 +20,13 @@ public struct SimulatorApplication: Sendable {
     /// Serves until the task is cancelled or, with `handleSignals`, until SIGINT/SIGTERM (graceful shutdown).
     /// - Parameter onListening: called once with the bound port (useful with port 0).
     public func run(handleSignals: Bool = false, onListening: @escaping @Sendable (_ port: Int) async -> Void = { _ in }) async throws {
+        try await serve(handleSignals: handleSignals, onListening: onListening, onGroup: { _ in })
+    }
+
+    /// `run`, handing out the service group so `withRunning` can stop the server gracefully (cancelling it
+    /// instead makes Hummingbird log errors about its child channels).
+    private func serve(handleSignals: Bool, onListening: @escaping @Sendable (_ port: Int) async -> Void,
+                       onGroup: (ServiceGroup) -> Void) async throws {
         if let restored { await core.store.restore(restored) }
         let configuration = configuration
         var httpLogger = Logger(label: "changegate-snowsim.http")
@@ -39,6 +47,9 @@ public struct SimulatorApplication: Sendable {
             },
             logger: httpLogger
         )
+        let serviceGroup = ServiceGroup(configuration: .init(
+            services: [app], gracefulShutdownSignals: handleSignals ? [.sigterm, .sigint] : [], logger: httpLogger))
+        onGroup(serviceGroup)
         let stateFile = configuration.stateFile.map(StateFile.init(path:))
         let store = core.store
         let logger = core.logger
@@ -46,9 +57,7 @@ public struct SimulatorApplication: Sendable {
         var failure: (any Error)?
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    if handleSignals { try await app.runService() } else { try await app.run() }
-                }
+                group.addTask { try await serviceGroup.run() }
                 if let stateFile {
                     group.addTask { await Self.persistLoop(store: store, file: stateFile, every: interval, logger: logger) }
                 }
@@ -67,18 +76,30 @@ public struct SimulatorApplication: Sendable {
     /// URL (`http://127.0.0.1:PORT`), then stops it.
     public func withRunning<T: Sendable>(_ body: (_ baseURL: String) async throws -> T) async throws -> T {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
+        let (groups, groupContinuation) = AsyncStream<ServiceGroup>.makeStream()
         return try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask {
                 defer { continuation.finish() }
-                try await self.run(onListening: { port in continuation.yield(port) })
+                try await self.serve(handleSignals: false, onListening: { port in continuation.yield(port) }, onGroup: {
+                    groupContinuation.yield($0)
+                    groupContinuation.finish()
+                })
             }
             var iterator = ports.makeAsyncIterator()
-            guard let port = await iterator.next() else {
+            var groupIterator = groups.makeAsyncIterator()
+            guard let port = await iterator.next(), let serviceGroup = await groupIterator.next() else {
                 try await group.next()
                 throw SimulatorError.didNotStart("the simulator stopped before listening on \(configuration.host):\(configuration.port)")
             }
-            defer { group.cancelAll() }
-            return try await body("http://\(Self.urlHost(configuration.host)):\(port)")
+            let result: Result<T, any Error>
+            do {
+                result = .success(try await body("http://\(Self.urlHost(configuration.host)):\(port)"))
+            } catch {
+                result = .failure(error)
+            }
+            await serviceGroup.triggerGracefulShutdown()
+            try await group.waitForAll()
+            return try result.get()
         }
     }
 

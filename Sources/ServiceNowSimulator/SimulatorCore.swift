@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import Logging
 
@@ -55,10 +56,13 @@ struct SimulatorResponder: HTTPResponder {
         case .proceed(let malformed):
             (reply, user) = await core.api(call)
             if let malformed { reply = Malform.apply(malformed, to: reply) }
+            let delay = await core.faults.faults.responseDelay(for: call.path)
+            if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
         }
         await core.recorder.record(
             .init(at: started, method: call.method.rawValue, path: call.path, query: call.rawQuery,
-                  status: reply.status.code, user: user),
+                  status: reply.status.code, user: user,
+                  requestID: call.headers[HTTPField.Name("X-Changegate-Request-Id")!] ?? ""),
             endpoint: RequestRecorder.template(call.path))
         core.logger.info("\(call.method.rawValue) \(call.path)\(call.rawQuery.isEmpty ? "" : "?" + call.rawQuery) → \(reply.status.code) \(user)")
         return reply.response

@@ -9,8 +9,6 @@ struct FieldWrites {
 }
 
 extension SimulatorStore {
-    typealias Schema = TableSchema
-
     var cr: TableSchema { Schemas.changeRequest }
 
     /// Splits a JSON body into writable values, journal entries and a state move. Unknown, read-only or

@@ -145,7 +145,7 @@ public enum RequestValidation {
         guard text.utf8.count <= RequestLimits.maxVariablesJSONBytes else {
             throw ValidationError("variables: is \(text.utf8.count) bytes; the limit is \(RequestLimits.maxVariablesJSONBytes)")
         }
-        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) else {
+        guard let object = try? JSONSerialization.jsonObject(with: Data(text.utf8), options: [.fragmentsAllowed]) else {
             throw ValidationError("variables: is not valid JSON; expected an object such as {\"FEATURE_FLAG\": \"on\"}")
         }
         guard let dict = object as? [String: Any] else {

@@ -62,7 +62,7 @@ assignment_group = "CAB"
             _ = try ConfigLoader.parse(text, path: "t.toml")
         } throws: { e in
             let e = e as! ConfigError
-            return e.key == "projects.web-shop.close_chnge" && e.fix.contains("did you mean close_change?") && e.line == 22
+            return e.key == "projects.web-shop.close_chnge" && e.fix.contains("did you mean close_change?") && e.line == 20
         }
     }
 

@@ -13,7 +13,11 @@ private func sh(_ script: String, env: [String: String] = [:]) -> CommandSpec {
     CommandSpec(arguments: ["/bin/sh", "-c", script], environment: ["PATH": "/usr/bin:/bin"].merging(env) { $1 })
 }
 
-private func alive(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 }
+/// Running, not a zombie waiting for a reaper.
+private func alive(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
+    return !stat.contains(") Z ")
+}
 
 @Suite struct ExecutorTests {
     @Test func streamsStdoutAndStderrLinesAndExitCode() async throws {
@@ -75,7 +79,7 @@ private func alive(_ pid: pid_t) -> Bool { kill(pid, 0) == 0 }
 
     @Test func longLinesAreSplitAndInvalidUTF8IsRepaired() async throws {
         let lines = Lines()
-        _ = try await GuardedRun.run(sh("head -c 40000 /dev/zero | tr '\\\\0' a; echo; printf '\\\\377ok\\\\n'"),
+        _ = try await GuardedRun.run(sh("head -c 40000 /dev/zero | tr '\\0' a; echo; printf '\\377ok\\n'"),
                                      timeout: nil, killGrace: .seconds(1), stop: StopTrigger(), onOutput: lines.append)
         let out = lines.all
         #expect(out.count == 4)

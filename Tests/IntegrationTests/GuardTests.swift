@@ -84,7 +84,7 @@ import Testing
         #expect(try await d.waitForTerminal(id) == "failed")
         #expect(try d.column(id, "outcome") == "change_left_implement")
         #expect(try d.column(id, "reason").contains("Review"))
-        #expect(kill(grandchild, 0) != 0, "the whole process group was stopped")
+        try await eventually("the grandchild to be stopped", timeout: .seconds(5)) { processGone(grandchild) }
         let notes = (try await sim.change(number)["work_notes"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
         #expect(notes.contains { $0.contains("outcome: change_left_implement") })
     }

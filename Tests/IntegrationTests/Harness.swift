@@ -95,3 +95,9 @@ enum HTTP {
         return data.isEmpty ? [:] : try JSONSerialization.jsonObject(with: data)
     }
 }
+
+/// The process is gone or a zombie (an orphan waits for its reaper, which may be slow in a container).
+func processGone(_ pid: pid_t) -> Bool {
+    guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
+    return stat.contains(") Z ")
+}

@@ -44,7 +44,7 @@ import Testing
         try d.start()
         #expect(try await d.waitForTerminal(id) == "failed")
         #expect(try d.column(id, "outcome") == "interrupted")
-        try await eventually("the orphaned group to be stopped", timeout: .seconds(5)) { kill(pid, 0) != 0 }
+        try await eventually("the orphaned group to be stopped", timeout: .seconds(5)) { processGone(pid) }
         #expect(try String(contentsOfFile: marker, encoding: .utf8) == "run\n", "never re-run")
         let notes = (try await sim.change(change["number"] as! String)["work_notes"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
         #expect(notes.contains { $0.contains("outcome: interrupted") })

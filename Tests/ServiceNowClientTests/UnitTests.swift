@@ -36,6 +36,9 @@ import Testing
             }
             #expect(String(describing: config).contains("prod"))
         }
+        let withUserInfo = ConnectionConfiguration(name: "p", baseURL: "https://svc:\(Self.secrets[1])@acme.service-now.com", credentials: all[3])
+        #expect(!String(describing: withUserInfo).contains(Self.secrets[1]))
+        #expect(String(describing: withUserInfo).contains("https://acme.service-now.com"))
     }
 
     @Test func errorDescriptionsNameTheConnectionAndSayWhatToDo() {
@@ -99,8 +102,9 @@ import Testing
         b.baseURL = "https://other.example"
         let env = ["HTTPS_PROXY": "http://proxy:3128", "NO_PROXY": "service-now.com"]
         #expect(throws: ClientSetupError.self) { try ServiceNowClient.makeHTTPClient(for: [a, b], environment: env) }
-        let client = try ServiceNowClient.makeHTTPClient(for: [b], environment: env)
-        #expect(client.configuration.proxy == .server(host: "proxy", port: 3128))
+        #expect(try ServiceNowClient.httpClientConfiguration(for: [b], environment: env).proxy == .server(host: "proxy", port: 3128))
+        #expect(try ServiceNowClient.httpClientConfiguration(for: [a], environment: env).proxy == nil)
+        let client = try ServiceNowClient.makeHTTPClient(for: [a, a], environment: env)
         try await client.shutdown()
     }
 }
@@ -108,7 +112,7 @@ import Testing
 @Suite struct ConcurrencyTests {
     @Test func limiterNeverExceedsItsLimit() async throws {
         let limiter = ConcurrencyLimiter(limit: 3)
-        let counters = Mutex((current: 0, peak: 0))
+        let counters = Locked((current: 0, peak: 0))
         try await withThrowingTaskGroup(of: Void.self) { group in
             for _ in 0..<30 {
                 group.addTask {
@@ -142,7 +146,7 @@ import Testing
 
     @Test func concurrentCallersShareOneTokenRequest() async throws {
         let store = TokenStore()
-        let calls = Mutex(0)
+        let calls = Locked(0)
         let fetch: TokenStore.Fetch = { _ async throws(ServiceNowError) in
             calls.withLock { $0 += 1 }
             try? await Task.sleep(for: .milliseconds(50))
@@ -157,7 +161,7 @@ import Testing
         #expect(await store.fetchCount == 1)
         // A refused token is dropped; the next caller fetches again, with the refresh token.
         await store.invalidate(Secret("tok"))
-        let seen = Mutex<Secret?>(nil)
+        let seen = Locked<Secret?>(nil)
         _ = try await store.token { refresh async throws(ServiceNowError) in
             seen.withLock { $0 = refresh }
             return AccessToken(value: Secret("tok2"), refreshToken: nil, lifetime: .seconds(1800))
@@ -174,7 +178,7 @@ import Testing
         let failures = await withTaskGroup(of: Bool.self) { group in
             for _ in 0..<10 {
                 group.addTask {
-                    do { _ = try await store.token(fetch: fetch); return false } catch { return error == .credentialsRejected(connection: "p") }
+                    do throws(ServiceNowError) { _ = try await store.token(fetch: fetch); return false } catch { return error == .credentialsRejected(connection: "p") }
                 }
             }
             return await group.reduce(0) { $0 + ($1 ? 1 : 0) }
@@ -182,4 +186,11 @@ import Testing
         #expect(failures == 10)
         #expect(await store.fetchCount == 1)
     }
+}
+
+/// A Mutex in a class, so concurrent test closures can share it.
+final class Locked<Value: Sendable>: Sendable {
+    private let mutex: Mutex<Value>
+    init(_ value: Value) { mutex = Mutex(value) }
+    func withLock<R: Sendable>(_ body: (inout sending Value) -> sending R) -> R { mutex.withLock(body) }
 }

@@ -106,7 +106,7 @@ import Testing
     @Test func metadataValuesRenderAsText() {
         #expect(JournalFields.text(.string("a\nb")) == "a\nb")
         #expect(JournalFields.text(.stringConvertible(42)) == "42")
-        #expect(JournalFields.text(.array(["a", "b"])) == "[a, b]")
+        #expect(JournalFields.text(.array(["a", "b"])) == #"["a", "b"]"#)
     }
 
     @Test func callMetadataOverridesHandlerMetadata() {

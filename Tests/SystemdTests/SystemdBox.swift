@@ -178,6 +178,51 @@ struct SystemdBox: Sendable {
     }
 }
 
+extension SystemdBox {
+    /// The repository's systemd/ directory (unit, sysusers, tmpfiles, catalog).
+    static let systemdDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("systemd")
+
+    /// Boots a box with the shipped `changegate.service` (plus an optional drop-in and extra units), `binary`
+    /// bound at /usr/local/bin/changegate, changegate.sysusers and changegate.tmpfiles applied, the given
+    /// credential files in /etc/changegate/credentials/ and, if given, /etc/changegate/changegate.toml.
+    /// The service is not started: `try box.run("systemctl", "start", "changegate")`.
+    static func startChangegate(
+        binary: String,
+        config: String? = nil,
+        dropIn: String? = nil,
+        credentials: [String: String] = [:],
+        extraUnits: [String: String] = [:],
+        binds: [Bind] = []
+    ) throws -> SystemdBox {
+        func file(_ name: String) throws -> String {
+            try String(contentsOf: systemdDirectory.appendingPathComponent(name), encoding: .utf8)
+        }
+        var units = extraUnits
+        units["changegate.service"] = try file("changegate.service")
+        if let dropIn { units["changegate.service.d/box.conf"] = dropIn }
+        let box = try start(units: units, binds: [Bind(binary, "/usr/local/bin/changegate")] + binds)
+        do {
+            try box.run("sh", "-c", "mkdir -p /etc/sysusers.d && cat > /etc/sysusers.d/changegate.conf",
+                        input: try file("changegate.sysusers"))
+            try box.run("systemd-sysusers")
+            try box.run("sh", "-c", "mkdir -p /etc/tmpfiles.d && cat > /etc/tmpfiles.d/changegate.conf",
+                        input: try file("changegate.tmpfiles"))
+            try box.run("systemd-tmpfiles", "--create", "changegate.conf")
+            for (name, contents) in credentials {
+                try box.run("sh", "-c", "umask 077 && cat > \"/etc/changegate/credentials/$1\"", "sh", name, input: contents)
+            }
+            if let config {
+                try box.run("sh", "-c", "cat > /etc/changegate/changegate.toml", input: config)
+            }
+        } catch {
+            try? box.stop()
+            throw error
+        }
+        return box
+    }
+}
+
 private final class Counter: Sendable {
     private let value = Mutex(0)
     func next() -> Int { value.withLock { $0 += 1; return $0 } }

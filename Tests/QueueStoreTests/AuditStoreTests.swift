@@ -1,0 +1,69 @@
+import AuditTrail
+import Foundation
+import GRDB
+import StateMachine
+import Testing
+@testable import QueueStore
+
+@Suite struct AuditStoreTests {
+    static func store() throws -> QueueStore {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cg-audit-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return try QueueStore(path: "\(dir)/changegate.db")
+    }
+
+    @Test func applyAppendsChainedRecordsWithTheTaskChange() throws {
+        let store = try Self.store()
+        let a = try store.enqueue(project: "web", environment: "Production", release: "1")
+        let b = try store.enqueue(project: "api", environment: "Test", release: "2")
+        try store.apply([
+            (a, TaskChange(state: .creatingChange, audit: [AuditEvent("enqueued", ["requested_by": "alice"])])),
+            (b, TaskChange(state: .executing, audit: [AuditEvent("enqueued", [:]), AuditEvent("execution_started", ["pid": 42])])),
+        ])
+        try store.apply(TaskChange(state: .awaitingApproval, audit: [AuditEvent("change_linked", ["link": "created_normal"])]), to: a)
+        let records = try store.auditRecords()
+        #expect(records.map(\.seq) == [1, 2, 3, 4])
+        #expect(records.map(\.taskID) == [a, b, b, a])
+        #expect(records.map(\.kind) == ["enqueued", "enqueued", "execution_started", "change_linked"])
+        #expect(records[0].details == #"{"requested_by":"alice"}"#)
+        #expect(records[0].prevHash == AuditHead.genesis.hash)
+        #expect(AuditChain.verify(records) == nil)
+        #expect(try store.auditRecords(ofTask: a).map(\.seq) == [1, 4])
+        let (count, head, failure) = try store.verifyAuditChain(pageSize: 3)
+        #expect(count == 4 && failure == nil && head == AuditHead(seq: 4, hash: records[3].hash))
+    }
+
+    @Test func aFailedTransactionLeavesNoAuditRecord() throws {
+        let store = try Self.store()
+        let a = try store.enqueue(project: "web", environment: "Production", release: "1")
+        try store.pool.write { db in
+            try db.execute(sql: "CREATE TRIGGER refuse BEFORE UPDATE OF state ON deployments WHEN NEW.state = 'executing' BEGIN SELECT RAISE(ABORT, 'no'); END")
+        }
+        #expect(throws: QueueStoreError.self) {
+            try store.apply([(a, TaskChange(audit: [AuditEvent("enqueued")])), (a, TaskChange(state: .executing))])
+        }
+        #expect(try store.auditRecords().isEmpty, "the record went with the failed task update")
+        try store.apply(TaskChange(state: .creatingChange, audit: [AuditEvent("enqueued")]), to: a)
+        #expect(try store.auditRecords().map(\.seq) == [1])
+    }
+
+    @Test func triggersRefuseChangesAndUnchainedInserts() throws {
+        let store = try Self.store()
+        let a = try store.enqueue(project: "web", environment: "Production", release: "1")
+        try store.apply(TaskChange(audit: [AuditEvent("enqueued"), AuditEvent("failed")]), to: a)
+        for sql in ["UPDATE audit_log SET kind = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 2",
+                    "INSERT INTO audit_log (task_id, at, kind, details, prev_hash, hash) VALUES (1, 'x', 'x', '{}', 'x', 'x')",
+                    "INSERT INTO audit_log (seq, task_id, at, kind, details, prev_hash, hash) VALUES (3, 1, 'x', 'x', '{}', 'wrong', 'x')"] {
+            #expect(throws: (any Error).self, "\(sql)") { try store.pool.write { try $0.execute(sql: sql) } }
+        }
+        #expect(try store.verifyAuditChain().count == 2)
+    }
+
+    @Test func theMigrationAddsTheTableToAnExistingDatabase() throws {
+        let store = try Self.store()
+        #expect(QueueStore.schemaVersion == "v3")
+        #expect(try store.isSchemaCurrent())
+        let tables = try store.pool.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log' ORDER BY name") }
+        #expect(tables == ["audit_log_chained", "audit_log_no_delete", "audit_log_no_update"])
+    }
+}
