@@ -5,7 +5,7 @@ SWIFT ?= swift
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
-.PHONY: all deps build test test-unit test-integration demo bench install clean
+.PHONY: all deps build test reliability demo bench install clean
 
 all: build
 
@@ -16,10 +16,17 @@ build: deps
 	$(SWIFT) build
 
 # Every test: unit tests of each module, integration tests that run the built binaries against the
-# simulator with the sqlite3 CLI, and the systemd tests in a booted systemd box.
+# simulator with the sqlite3 CLI, the systemd tests in a booted systemd box, then the shortened
+# reliability suite (crash, faults, bad input, storage; a few minutes).
 test: deps
 	$(SWIFT) build --build-tests
-	CHANGEGATE_BIN_DIR=$(BIN_DIR) $(SWIFT) test --skip-build --parallel --num-workers 2
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) $(SWIFT) test --skip-build
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) python3 reliability/run.py --short
+
+# The full reliability suite: 300 deployments and 30 kill -9, 200 under ServiceNow faults, bad input, storage.
+reliability: deps
+	$(SWIFT) build
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) python3 reliability/run.py
 
 demo: deps
 	$(SWIFT) build --product changegate
