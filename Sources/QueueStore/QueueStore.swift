@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import GRDB
 import StateMachine
 
@@ -33,7 +36,11 @@ public final class QueueStore: Sendable {
         } catch let error as QueueStoreError {
             throw error
         } catch {
-            throw QueueStoreError.open(path: path, underlying: "\(error)")
+            let directory = (path as NSString).deletingLastPathComponent
+            if !readOnly, access(directory.isEmpty ? "." : directory, W_OK) != 0, errno == EROFS {
+                throw QueueStoreError.readOnlyStorage(path: path)
+            }
+            throw QueueStoreError.wrap(error, path: path, opening: true)
         }
     }
 
@@ -81,7 +88,7 @@ public enum QueueStoreError: Error, Sendable, CustomStringConvertible {
         case .storageFull(let path):
             "the file system holding \(path) is full; free space there. changegate retries and carries on when space returns."
         case .readOnlyStorage(let path):
-            "the database \(path) is read-only; make it and its directory writable by the changegate user."
+            "the database \(path) is read-only (or on a read-only file system); make it and its directory writable by the changegate user."
         case .sqlite(let path, let message):
             "database error on \(path): \(message)"
         case .alreadyRunning(let path, let pid):
@@ -101,8 +108,11 @@ public enum QueueStoreError: Error, Sendable, CustomStringConvertible {
         }
     }
 
-    static func wrap(_ error: any Error, path: String) -> QueueStoreError {
+    static func wrap(_ error: any Error, path: String, opening: Bool = false) -> QueueStoreError {
         if let e = error as? QueueStoreError { return e }
+        if opening, let db = error as? DatabaseError, db.resultCode != .SQLITE_FULL, db.resultCode != .SQLITE_READONLY {
+            return .open(path: path, underlying: "\(error)")
+        }
         if let db = error as? DatabaseError {
             switch db.resultCode {
             case .SQLITE_FULL: return .storageFull(path: path)
