@@ -81,7 +81,7 @@ wait_state() { # id state...
   local id=$1; shift
   for _ in $(seq 600); do
     local s; s=$(col "$id" state)
-    for want in "$@"; do [[ $s == "$want" ]] && { echo "  task $id: $s${3:+}"; return; }; done
+    for want in "$@"; do [[ $s == "$want" ]] && { echo "  task $id: $s"; return; }; done
     sleep 0.1
   done
   echo "  task $id did not reach $* (now $(col "$id" state))"; return 1
@@ -144,5 +144,8 @@ say "Task $t2's log (changegate logs $t2)"
 echo
 echo "Work notes on $c2:"
 sim "$SIM/_sim/changes/$c2" | python3 -c 'import json,sys; c=json.load(sys.stdin); [print("  -", n["text"].replace("\n", "; ")) for n in c["work_notes"]]; print("  state:", c["state_name"], "close code:", c["close_code"])'
+echo
+say "The audit trail (changegate audit verify)"
+"$BIN/changegate" audit verify --database "$DB"
 echo
 echo "Files are in $RUN (daemon.log, simulator.log, changegate.db). Stopping the daemon and the simulator."

@@ -9,9 +9,18 @@ public struct Changegate: AsyncParsableCommand {
         commandName: "changegate",
         abstract: "Gate deployments to change-controlled environments behind approved ServiceNow change requests.",
         discussion: """
-            Producers insert rows into the SQLite queue (or use `changegate enqueue`); the daemon takes each through its
-            change request to a guarded run. Exit codes: 0 success, 1 failure, 3 invalid configuration, 4 no such task,
-            5 database error, 6 a ServiceNow or `doctor` check failed, 7 another daemon holds the database, 64 bad usage.
+            Producers insert rows into the SQLite queue (or use `changegate enqueue`); the daemon takes each \
+            through its change request to a guarded run.
+
+            Exit codes:
+              0  success
+              1  failure (e.g. the task already finished; the audit chain is broken)
+              3  invalid configuration
+              4  no such task
+              5  database error
+              6  a ServiceNow or `doctor` check failed
+              7  another daemon holds the database
+              64 bad usage
             """,
         version: "0.1.0",
         subcommands: [DaemonCommand.self, Enqueue.self, Status.self, Logs.self, Cancel.self, CheckConfig.self, Doctor.self, AuditCommand.self],
