@@ -37,17 +37,31 @@ bench: deps
 	$(SWIFT) build -c release
 	CHANGEGATE_BIN_DIR=$(RELEASE_BIN_DIR) scripts/bench.sh
 
+# Installs the binary, the unit (ExecStart= and Documentation= pointed at PREFIX), the example config
+# (never overwriting one), sysusers/tmpfiles snippets, the journal message catalog and the docs. Then, as
+# root: systemd-sysusers; systemd-tmpfiles --create changegate.conf; journalctl --update-catalog;
+# systemctl daemon-reload (README: "Install as a service"). BINARY=path installs that binary instead of
+# building a release here (packagers, tests); UNITDIR=/usr/lib/systemd/system for distribution packages.
+# The config is 0644: the daemon runs as user changegate and reads it; it holds no secrets (credentials do).
+BINARY ?=
+UNITDIR ?= /etc/systemd/system
 install:
-	$(SWIFT) build -c release --product changegate
-	install -D -m 0755 $(RELEASE_BIN_DIR)/changegate $(DESTDIR)$(PREFIX)/bin/changegate
-	install -D -m 0644 systemd/changegate.service $(DESTDIR)/etc/systemd/system/changegate.service
-	sed -i 's|/usr/local/bin/changegate|$(PREFIX)/bin/changegate|g' $(DESTDIR)/etc/systemd/system/changegate.service
+	$(if $(BINARY),test -x $(BINARY),$(SWIFT) build -c release --product changegate)
+	install -D -m 0755 $(or $(BINARY),$(RELEASE_BIN_DIR)/changegate) $(DESTDIR)$(PREFIX)/bin/changegate
+	install -D -m 0644 systemd/changegate.service $(DESTDIR)$(UNITDIR)/changegate.service
+	sed -i -e 's|/usr/local/bin/changegate|$(PREFIX)/bin/changegate|g' \
+		-e 's|/usr/share/doc/changegate|$(PREFIX)/share/doc/changegate|g' $(DESTDIR)$(UNITDIR)/changegate.service
 	install -D -m 0644 systemd/changegate.sysusers $(DESTDIR)/usr/lib/sysusers.d/changegate.conf
 	install -D -m 0644 systemd/changegate.tmpfiles $(DESTDIR)/usr/lib/tmpfiles.d/changegate.conf
 	install -D -m 0644 systemd/changegate.catalog $(DESTDIR)/usr/lib/systemd/catalog/changegate.catalog
+	sed -i 's|/usr/share/doc/changegate|$(PREFIX)/share/doc/changegate|g' $(DESTDIR)/usr/lib/systemd/catalog/changegate.catalog
+	install -D -m 0644 README.md $(DESTDIR)$(PREFIX)/share/doc/changegate/README.md
+	install -D -m 0644 docs/journal-catalog.md $(DESTDIR)$(PREFIX)/share/doc/changegate/journal-catalog.md
+	install -D -m 0644 systemd/drop-in-example.conf $(DESTDIR)$(PREFIX)/share/doc/changegate/drop-in-example.conf
+	install -D -m 0644 etc/changegate.toml $(DESTDIR)$(PREFIX)/share/doc/changegate/changegate.toml.example
 	install -d -m 0755 $(DESTDIR)/etc/changegate
 	install -d -m 0700 $(DESTDIR)/etc/changegate/credentials
-	test -e $(DESTDIR)/etc/changegate/changegate.toml || install -m 0640 etc/changegate.toml $(DESTDIR)/etc/changegate/changegate.toml
+	test -e $(DESTDIR)/etc/changegate/changegate.toml || install -m 0644 etc/changegate.toml $(DESTDIR)/etc/changegate/changegate.toml
 
 clean:
 	rm -rf .build demo-run

@@ -11,7 +11,9 @@ public enum Daemon {
     /// Runs until SIGTERM/SIGINT. Throws before READY=1 when the config, secrets or database are not usable.
     public static func run(configPath: String, logger: Logger) async throws {
         let config = try ConfigLoader.load(path: configPath)
+        DatabaseFileModes.createIfMissing(config.daemon.database)
         let store = try QueueStore(path: config.daemon.database)
+        DatabaseFileModes.repair(config.daemon.database)
         let lock = try InstanceLock(databasePath: config.daemon.database)
         let connections = try Connections(config: config, logger: logger)
         let notifier = SystemdNotifier()

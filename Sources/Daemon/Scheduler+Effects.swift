@@ -121,8 +121,10 @@ extension Scheduler {
         }
     }
 
-    /// Writes buffered child output to the task log and the journal (with the task's fields).
-    func flushOutput() {
+    /// Writes buffered child output to the task log and the journal, with the fields of the task in `tasks`
+    /// (TASK_ID always; PROJECT, ENVIRONMENT, RELEASE, CHANGE_NUMBER… when known, so that
+    /// `journalctl CHANGE_NUMBER=…` shows the deploy output too).
+    func flushOutput(_ tasks: [Int64: ActiveTask] = [:]) {
         let (lines, dropped) = output.take()
         guard !lines.isEmpty else { return }
         do {
@@ -136,8 +138,11 @@ extension Scheduler {
             return
         }
         for line in lines {
-            logger.info("\(line.text)", metadata: ["task_id": .string("\(line.taskID)"), "stream": .string(line.stream.rawValue),
-                                                   "message_id": MessageID.deployOutput.metadataValue])
+            var metadata = (tasks[line.taskID]?.metadata ?? [:]).mapValues { Logger.MetadataValue.string($0) }
+            metadata["task_id"] = .string("\(line.taskID)")
+            metadata["stream"] = .string(line.stream.rawValue)
+            metadata["message_id"] = MessageID.deployOutput.metadataValue
+            logger.info("\(line.text)", metadata: metadata)
         }
     }
 }

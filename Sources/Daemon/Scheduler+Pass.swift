@@ -16,7 +16,7 @@ extension Scheduler {
         let config = self.config
         var batch = Batch()
         // Output first: a child's lines are buffered before its exit is posted, so the log stays in order.
-        flushOutput()
+        flushOutput(loop.tasks)
         for event in inbox.drain() {
             batch.consumedEvents.append(event)
             handle(event, &loop, &batch, now: now)

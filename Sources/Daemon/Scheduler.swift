@@ -52,7 +52,8 @@ public final class Scheduler: Service, Sendable {
         try await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 recover(&loop)
-                _ = notifier.ready(status: statusLine(loop))
+                loop.lastStatus = statusLine(loop)
+                _ = notifier.ready(status: loop.lastStatus)
                 logger.notice("changegate is ready", metadata: ["message_id": MessageID.daemonStarted.metadataValue,
                                                                  "database": .string(store.path)])
                 var drainStarted: ContinuousClock.Instant?
@@ -71,10 +72,11 @@ public final class Scheduler: Service, Sendable {
                     await hangIfTestTriggerExists()
                     heartbeat.beat()
                     let busy = pass(&loop, group: &group)
-                    // Work begets work: after a busy pass look again at once; when idle, wait the intake interval.
-                    try? await Task.sleep(for: busy ? .milliseconds(1) : config.daemon.intakeInterval)
+                    // Work begets work: after a busy pass look again at once; when idle, wait the intake interval,
+                    // but beat well within WatchdogSec= whatever intake_interval says.
+                    try? await Task.sleep(for: busy ? .milliseconds(1) : min(config.daemon.intakeInterval, idleCap))
                 }
-                flushOutput()
+                flushOutput(loop.tasks)
             }
         } onGracefulShutdown: {
             self.shutdown.withLock { $0 = true }
@@ -106,9 +108,12 @@ public final class Scheduler: Service, Sendable {
         }
     }
 
+    /// Longest idle sleep: a quarter of `WatchdogSec=`, so the heartbeat stays fresh while idle.
+    var idleCap: Duration { notifier.watchdogInterval.map { $0 / 4 } ?? .seconds(60) }
+
     func statusLine(_ loop: LoopState) -> String {
         let waiting = loop.count(.awaitingApproval) + loop.count(.implementCheck)
-        return "\(waiting) awaiting approval, \(loop.count(.executing)) executing, \(loop.count(.creatingChange)) creating change, \(loop.queuedBacklog) queued"
+        return (loop.draining ? "stopping: " : "") + "\(waiting) awaiting approval, \(loop.count(.executing)) executing, \(loop.count(.creatingChange)) creating change, \(loop.queuedBacklog) queued"
     }
 }
 

@@ -179,9 +179,12 @@ struct SystemdBox: Sendable {
 }
 
 extension SystemdBox {
+    /// The repository's root directory.
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
     /// The repository's systemd/ directory (unit, sysusers, tmpfiles, catalog).
-    static let systemdDirectory = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
-        .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("systemd")
+    static let systemdDirectory = repository.appendingPathComponent("systemd")
 
     /// Boots a box with the shipped `changegate.service` (plus an optional drop-in and extra units), `binary`
     /// bound at /usr/local/bin/changegate, changegate.sysusers and changegate.tmpfiles applied, the given
