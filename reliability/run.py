@@ -11,10 +11,13 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--short", action="store_true", help="the shortened version CI runs (a few minutes)")
     ap.add_argument("--only", choices=["crash", "faults", "bad", "storage"])
+    ap.add_argument("--faulty", type=int, help="deployments in the fault part")
     a = ap.parse_args()
     r = Results()
     started = time.time()
     size = dict(deployments=60, kills=10, faulty=40) if a.short else dict(deployments=300, kills=30, faulty=200)
+    if a.faulty:
+        size["faulty"] = a.faulty
     parts = [
         ("crash", lambda d: scenarios.crash(r, d, size["deployments"], size["kills"])),
         ("faults", lambda d: scenarios.faults(r, d, size["faulty"])),

@@ -134,7 +134,7 @@ def faults(r, d, deployments):
     failed = daemon.q("SELECT id, outcome, reason FROM deployments WHERE state != 'succeeded'")
     r.check("faults: every row finished", done, f"{daemon.unfinished()} unfinished")
     r.check("faults: no deployment failed because of a transient fault", not failed,
-            "; ".join(f"{i}:{o}" for i, o, _ in failed[:5]) or f"{deployments} succeeded")
+            "; ".join(f"{i}:{o}: {(why or '')[:160]}" for i, o, why in failed[:3]) or f"{deployments} succeeded")
     log = sim.call("GET", "/_sim/requests")
     entries = log["log"]
     violations, limited = 0, 0

@@ -144,11 +144,13 @@ extension QueueStore {
         }
     }
 
-    /// Other unfinished tasks that use change `number` (a change is closed only when none does).
+    /// Other tasks that still may deploy under change `number` (a change is closed only when none does).
+    /// Tasks already completing do not count: their run is over, and two finishing together must not
+    /// each wait for the other (the change would stay open).
     public func otherActiveTasks(usingChange number: String, excluding id: Int64) throws(QueueStoreError) -> [Int64] {
         try read { db in
             try Int64.fetchAll(db, sql: """
-                SELECT id FROM deployments WHERE change_number = ? AND id <> ? AND state NOT IN ('succeeded','failed','cancelled')
+                SELECT id FROM deployments WHERE change_number = ? AND id <> ? AND state NOT IN ('completing','succeeded','failed','cancelled')
                 """, arguments: [number, id])
         }
     }

@@ -90,7 +90,7 @@ import ServiceNowModel
         #expect(q.ignoredClauses == ["zzz=1"])
     }
 
-    @Test func numberInOverTenThousandChangesIsQuick() async throws {
+    @Test func numberInOverTenThousandChangesFindsExactlyThose() async throws {
         try await Sim.with { sim in
             await sim.app.core.store.isolated { s in
                 for i in 0..<10_000 {
@@ -99,18 +99,14 @@ import ServiceNowModel
             }
             let numbers = stride(from: 30001, to: 40001, by: 100).map { String(format: "CHG%07d", $0) }
             #expect(numbers.count == 100)
-            let clock = ContinuousClock()
-            let started = clock.now
+            // How fast lives in `make bench` (ClientBench reads 10,000 statuses); here only what comes back.
             let a = try await sim.get("/api/sn_chg_rest/change?sysparm_query=numberIN\(numbers.joined(separator: ","))&sysparm_fields=number,state")
-            let took = clock.now - started
             #expect(a.results.count == 100)
             #expect(a.header("X-Total-Count") == "100")
-            #expect(took < .seconds(2), "numberIN query took \(took)")
             // A scan with a filter over all of them is fine too.
-            let started2 = clock.now
             let b = try await sim.get("/api/now/table/change_request?sysparm_query=correlation_id=b9999&sysparm_fields=number")
             #expect(b.results.first?["number"] == .string("CHG0040000"))
-            #expect(clock.now - started2 < .seconds(2))
+            #expect(b.results.count == 1)
         }
     }
 }

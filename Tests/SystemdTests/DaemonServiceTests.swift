@@ -140,7 +140,13 @@ extension SystemdBoxTests {
             #expect(d.waitForState(api, ["succeeded", "failed"]) == "succeeded", "the reloaded config knows project api")
 
             try d.box.run("sh", "-c", "cp /etc/changegate/changegate.toml /tmp/good.toml && echo '[projects.broken' >> /etc/changegate/changegate.toml")
-            try d.box.run("systemctl", "reload", "changegate")
+            // ExecReload= checks the file first: the reload fails visibly and no SIGHUP is sent.
+            let refused = try d.box.exec(["systemctl", "reload", "changegate"])
+            #expect(!refused.succeeded, "a bad file fails `systemctl reload`")
+            let checkLog = (try? d.box.run("journalctl", "--no-pager", "-o", "cat", "-u", "changegate.service")) ?? ""
+            #expect(checkLog.contains("/etc/changegate/changegate.toml") && checkLog.contains("fix:"), "\(checkLog.suffix(2000))")
+            // A SIGHUP that reaches the daemon anyway (kill -HUP) is reported and the running config kept.
+            try d.box.run("systemctl", "kill", "--kill-who=main", "--signal=HUP", "changegate")
             let failed = d.entries(["PRIORITY=3"]) { $0.contains { $0["MESSAGE"]?.hasPrefix("Configuration reload failed") == true } }
             let report = failed.first { $0["MESSAGE"]?.hasPrefix("Configuration reload failed") == true }
             #expect(report?["MESSAGE"]?.contains("/etc/changegate/changegate.toml") == true, "\(failed)")
