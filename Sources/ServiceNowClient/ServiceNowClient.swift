@@ -42,7 +42,10 @@ public final class ServiceNowClient: Sendable {
     func send<T>(_ request: APIRequest, decode: (RawResponse) throws(DecodingProblem) -> T) async throws(ServiceNowError) -> T {
         let policy = configuration.retry
         var attempt = 0
-        var renewedAfter401 = false
+        // Tokens already given up after a 401. A new token refused again means revocation struck twice during a
+        // long, retried call (a real instance revokes on password changes or admin action): renew again. The same
+        // token refused twice means the user itself is not let in.
+        var refusedTokens: Set<Secret> = []
         while true {
             attempt += 1
             if Task.isCancelled { throw .cancelled(connection: name) }
@@ -80,8 +83,7 @@ public final class ServiceNowClient: Sendable {
                     if request.kind == .token { throw .credentialsRejected(connection: name) }
                     if case .basic = configuration.credentials { throw .credentialsRejected(connection: name) }
                     // The token may have been revoked or expired early: get a new one once and try again.
-                    if !renewedAfter401, let token {
-                        renewedAfter401 = true
+                    if let token, refusedTokens.insert(token).inserted, refusedTokens.count <= policy.maxAttempts {
                         await tokens.invalidate(token)
                         attempt -= 1
                         logger.debug("servicenow token refused; renewing it once")
