@@ -25,8 +25,22 @@ extension Scheduler {
             default: break
             }
         }
+        // ServiceNow work in flight per connection is capped: a burst of rows must not become a burst of child
+        // tasks all queueing for the same few connections (memory and the instance's rate limits).
+        var inFlight: [String: Int] = [:]
+        for task in loop.tasks.values where task.busy && task.state != .executing {
+            inFlight[task.connection ?? "", default: 0] += 1
+        }
         for (id, effect) in wanted {
             guard var task = loop.tasks[id] else { continue }
+            let connection = task.connection ?? ""
+            if case .complete = effect, task.change == nil || !task.controlled {
+                // Nothing to tell ServiceNow; not capped.
+            } else if !isStart(effect), !(effect == .freshChangeRead && task.state == .awaitingApproval),
+                      inFlight[connection, default: 0] >= Self.maxServiceNowWork(connections.client(connection)) {
+                continue  // owed work: picked up again by a later pass
+            }
+            if !isStart(effect) { inFlight[connection, default: 0] += 1 }
             let client = connections.client(task.connection)
             let inbox = self.inbox
             task.busy = true
@@ -90,6 +104,16 @@ extension Scheduler {
             }
             loop.tasks[id] = task
         }
+    }
+
+    static func maxServiceNowWork(_ client: ServiceNowClient?) -> Int {
+        2 * max(4, client?.configuration.maxConcurrentRequests ?? 4)
+    }
+
+    func isStart(_ effect: Effect) -> Bool {
+        if case .startDeployment = effect { return true }
+        if case .stopDeployment = effect { return true }
+        return false
     }
 
     func missingConnection(_ task: inout ActiveTask, _ loop: inout LoopState) {

@@ -60,7 +60,7 @@ extension Scheduler {
             case .failure(let error):
                 noteIntegrationError(connection: connection, taskID: nil, error.description, &loop)
             case .success(let snapshots):
-                applyStatuses(snapshots, asked: numbers, connection: connection, &loop, &batch, now: now)
+                applyStatuses(snapshots, asked: Set(numbers), connection: connection, &loop, &batch, now: now)
             }
 
         case .rejection(let id, let change, let comment):
@@ -119,7 +119,7 @@ extension Scheduler {
     }
 
     /// The batched poll's answer: every waiting or running task of these changes gets the news.
-    func applyStatuses(_ snapshots: [String: ChangeSnapshot], asked: [String], connection: String,
+    func applyStatuses(_ snapshots: [String: ChangeSnapshot], asked: Set<String>, connection: String,
                        _ loop: inout LoopState, _ batch: inout Batch, now: Date) {
         for (id, stored) in loop.tasks where stored.connection == connection {
             guard var task = batch.task(id, in: loop), !task.busy || task.state == .executing,

@@ -18,8 +18,11 @@ public final class QueueStore: Sendable {
         config.readonly = readOnly
         // Producers write too; wait for their short transactions instead of failing.
         config.busyMode = .timeout(10)
+        // The daemon reads little at a time: two readers with a small page cache keep its memory low.
+        config.maximumReaderCount = 2
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            try db.execute(sql: "PRAGMA cache_size = -512")
         }
         do {
             if !readOnly {
