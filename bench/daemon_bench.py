@@ -3,40 +3,15 @@
 import json, os, signal, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.request
 
 BIN = os.environ.get("CHANGEGATE_BIN_DIR", ".build/release")
+os.environ["CHANGEGATE_BIN_DIR"] = BIN
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reliability"))
+from harness import Sim  # noqa: E402  (the reliability suite's simulator wrapper)
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 
 
 def pct(values, p):
     s = sorted(values)
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
-
-
-class Sim:
-    def __init__(self, d):
-        self.port_file = os.path.join(d, "sim.port")
-        self.p = subprocess.Popen([f"{BIN}/changegate-snowsim", "--port", "0", "--port-file", self.port_file, "--quiet"],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(200):
-            if os.path.exists(self.port_file) and open(self.port_file).read().strip():
-                break
-            time.sleep(0.05)
-        self.base = f"http://127.0.0.1:{open(self.port_file).read().strip()}"
-
-    def call(self, method, path, body=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers={"content-type": "application/json"})
-        with urllib.request.urlopen(req) as r:
-            raw = r.read()
-            return json.loads(raw) if raw else {}
-
-    def create(self, **fields):
-        return self.call("POST", "/_sim/changes", fields)["number"]
-
-    def state(self, number, state):
-        self.call("POST", f"/_sim/changes/{number}/state", {"state": state})
-
-    def stop(self):
-        self.p.terminate(); self.p.wait()
 
 
 class Daemon:

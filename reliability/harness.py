@@ -24,6 +24,12 @@ class Sim:
             raw = r.read()
             return json.loads(raw) if raw else {}
 
+    def create(self, **fields):
+        return self.call("POST", "/_sim/changes", fields)["number"]
+
+    def state(self, number, state):
+        self.call("POST", f"/_sim/changes/{number}/state", {"state": state})
+
     def changes(self, **query):
         q = "&".join(f"{k}={urllib.parse.quote(v)}" for k, v in query.items())
         return self.call("GET", "/_sim/changes" + (f"?{q}" if q else ""))["changes"]
