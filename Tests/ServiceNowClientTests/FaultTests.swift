@@ -30,14 +30,15 @@ import Testing
 
     @Test func expiredRefreshTokenFallsBackToThePasswordGrant() async throws {
         try await Sim.run({ c in
-            c.tokenLifetime = 1.5
-            c.refreshTokenLifetime = 1
+            // Access 3 s (renewed at 2.4 s), refresh 2 s: each 2.7 s pause outlives both, with margin for a busy machine.
+            c.tokenLifetime = 3
+            c.refreshTokenLifetime = 2
         }) { sim in
             let change = try await sim.createChange("refresh fallback")
             let client = sim.client()
             for _ in 0..<4 {
                 #expect(try await client.change(sysID: change.sysID).number == change.number)
-                try await Task.sleep(for: .milliseconds(1300))
+                try await Task.sleep(for: .milliseconds(2700))
             }
             let fullLog = try await sim.requests().log
             let tokenCalls = fullLog.filter { $0.path == "/oauth_token.do" }
@@ -241,9 +242,9 @@ import Testing
     @Test func timeoutsAndUnreachableInstances() async throws {
         try await Sim.run { sim in
             let change = try await sim.createChange("slow")
-            let client = sim.client(retry: RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20)), timeout: .milliseconds(400))
+            let client = sim.client(retry: RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(10), maxDelay: .milliseconds(20)), timeout: .seconds(1))
             _ = try await client.change(sysID: change.sysID)
-            try await sim.faults(["latency_ms": 1500])
+            try await sim.faults(["latency_ms": 3000])
             await #expect(throws: ServiceNowError.timeout(connection: "sim")) { try await client.change(sysID: change.sysID) }
             await #expect {
                 try await client.createChange(.normal, fields: ["short_description": "slow create"])
