@@ -1,7 +1,9 @@
 # changegate — see README.md. `make demo` and `make test` work on a fresh Debian machine as root.
+# The toolchain's usual place on these machines, when it is not on PATH yet.
+export PATH := $(if $(wildcard /opt/swift/usr/bin/swift),/opt/swift/usr/bin:,)$(PATH)
 PREFIX ?= /usr/local
 DESTDIR ?=
-SWIFT ?= swift
+SWIFT ?= $(if $(wildcard /opt/swift/usr/bin/swift),/opt/swift/usr/bin/swift,swift)
 BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_BIN_DIR = $(shell $(SWIFT) build -c release --show-bin-path 2>/dev/null)
 
