@@ -5,7 +5,8 @@ import json, os, signal, sqlite3, statistics, subprocess, sys, tempfile, time, u
 BIN = os.environ.get("CHANGEGATE_BIN_DIR", ".build/release")
 os.environ["CHANGEGATE_BIN_DIR"] = BIN
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reliability"))
-from harness import Sim  # noqa: E402  (the reliability suite's simulator wrapper)
+import harness  # noqa: E402  (the reliability suite's wrappers of the simulator and the daemon)
+from harness import Sim  # noqa: E402
 QUICK = os.environ.get("BENCH_QUICK") == "1"
 
 
@@ -14,48 +15,13 @@ def pct(values, p):
     return s[min(len(s) - 1, int(round(p / 100 * (len(s) - 1))))]
 
 
-class Daemon:
+class Daemon(harness.Daemon):
+    """The reliability suite's daemon wrapper, started at once, with what the figures need."""
+
     def __init__(self, d, sim, projects, poll="3s"):
-        self.d = d
-        self.db = os.path.join(d, "changegate.db")
-        open(os.path.join(d, "cs"), "w").write("sim-client-secret")
-        open(os.path.join(d, "pw"), "w").write("sim-password")
-        os.chmod(os.path.join(d, "cs"), 0o600); os.chmod(os.path.join(d, "pw"), 0o600)
-        conf = f"""
-[daemon]
-database = "{self.db}"
-poll_interval = "{poll}"
-log_level = "warning"
-
-[servicenow.sim]
-url = "{sim.base if sim else 'http://127.0.0.1:9'}"
-client_id = "changegate"
-client_secret_file = "{d}/cs"
-username = "svc.changegate"
-password_file = "{d}/pw"
-
-[environments.Production]
-change_controlled = true
-[environments.Test]
-change_controlled = false
-
-{projects}
-"""
-        self.config = os.path.join(d, "changegate.toml")
-        open(self.config, "w").write(conf)
-        self.p = subprocess.Popen([f"{BIN}/changegate", "daemon", "--config", self.config],
-                                  stdout=open(os.path.join(d, "daemon.log"), "w"), stderr=subprocess.STDOUT)
-        for _ in range(400):
-            if os.path.exists(self.db + ".lock"):
-                break
-            time.sleep(0.025)
+        super().__init__(d, sim, projects, poll=poll, log_level="warning")
+        self.start()
         time.sleep(0.3)
-        self.conn = sqlite3.connect(self.db, timeout=10, isolation_level=None)
-
-    def insert(self, **cols):
-        keys = ", ".join(cols)
-        marks = ", ".join("?" for _ in cols)
-        return self.conn.execute(f"INSERT INTO deployments ({keys}) VALUES ({marks})", list(cols.values())).lastrowid
 
     def state(self, i):
         return self.conn.execute("SELECT state FROM deployments WHERE id = ?", (i,)).fetchone()[0]
@@ -72,13 +38,6 @@ change_controlled = false
         for line in open(f"/proc/{self.p.pid}/status"):
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
-
-    def stop(self):
-        self.p.send_signal(signal.SIGTERM)
-        try:
-            self.p.wait(20)
-        except subprocess.TimeoutExpired:
-            self.p.kill()
 
 
 def project(name, command, controlled="true", extra=""):

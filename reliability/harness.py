@@ -42,7 +42,7 @@ class Sim:
 class Daemon:
     """`changegate daemon` on a config in `d`; restartable; optionally with a notify socket for watchdog checks."""
 
-    def __init__(self, d, sim, projects, poll="500ms", database=None, watchdog_usec=None):
+    def __init__(self, d, sim, projects, poll="500ms", database=None, watchdog_usec=None, log_level="info"):
         self.d = d
         self.db = database or os.path.join(d, "changegate.db")
         for name, value in (("cs", "sim-client-secret"), ("pw", "sim-password")):
@@ -54,7 +54,7 @@ class Daemon:
 [daemon]
 database = "{self.db}"
 poll_interval = "{poll}"
-log_level = "info"
+log_level = "{log_level}"
 drain_timeout = "5s"
 
 [servicenow.sim]
