@@ -4,6 +4,18 @@ import json, os, random, signal, socket, sqlite3, subprocess, tempfile, threadin
 BIN = os.environ.get("CHANGEGATE_BIN_DIR", ".build/debug")
 TERMINAL = ("succeeded", "failed", "cancelled")
 
+# Every simulator and daemon started, so a part that fails half-way leaves no process behind.
+_started = []
+
+
+def cleanup():
+    for thing in reversed(_started):
+        try:
+            thing.stop()
+        except Exception:
+            pass
+    _started.clear()
+
 
 class Sim:
     def __init__(self, d, *extra):
@@ -16,6 +28,7 @@ class Sim:
                 raise RuntimeError("simulator did not start")
             time.sleep(0.05)
         self.base = f"http://127.0.0.1:{open(self.port_file).read().strip()}"
+        _started.append(self)
 
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None
@@ -35,8 +48,9 @@ class Sim:
         return self.call("GET", "/_sim/changes" + (f"?{q}" if q else ""))["changes"]
 
     def stop(self):
-        self.p.terminate()
-        self.p.wait()
+        if self.p.poll() is None:
+            self.p.terminate()
+            self.p.wait()
 
 
 class Daemon:
@@ -78,6 +92,7 @@ change_controlled = false
             self.notify = NotifySocket(os.path.join(d, "notify.sock"))
         self.watchdog_usec = watchdog_usec
         self.conn = None
+        _started.append(self)
 
     def start(self):
         env = dict(os.environ)

@@ -3,7 +3,7 @@
 import argparse, os, sys, tempfile, time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import Results  # noqa: E402
+from harness import Results, cleanup  # noqa: E402
 import scenarios  # noqa: E402
 
 
@@ -33,6 +33,8 @@ def main():
                 part(d)
             except Exception as e:  # a broken part is a failure, not a crash of the suite
                 r.check(f"{name}: ran to the end", False, repr(e)[:200])
+            finally:
+                cleanup()
         r.figure(f"{name}: duration", f"{time.time() - t:.0f} s")
     r.figure("total duration", f"{time.time() - started:.0f} s")
     r.print()
