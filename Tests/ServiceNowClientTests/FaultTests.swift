@@ -9,22 +9,26 @@ import Testing
 /// The client under the simulator's faults: token expiry and revocation, 429, 5xx, malformed answers, bad credentials.
 @Suite(.serialized) struct FaultTests {
     @Test func tokenExpiryMidSequenceIsInvisible() async throws {
-        // Lifetime 6 s, renewed at 80 %: 1.2 s of margin, enough on two busy cores.
-        try await Sim.run({ $0.tokenLifetime = 6 }) { sim in
+        // Lifetime 10 s, renewed at 80 %: 2 s of margin, enough on two cores shared with every other test.
+        try await Sim.run({ $0.tokenLifetime = 10 }) { sim in
             let change = try await sim.createChange("expiry")
             let client = sim.client()
-            let until = ContinuousClock.now + .seconds(13)
+            let until = ContinuousClock.now + .seconds(22)
             var reads = 0
             while ContinuousClock.now < until {
                 #expect(try await client.change(sysID: change.sysID).number == change.number)
                 reads += 1
-                try await Task.sleep(for: .milliseconds(100))
+                try await Task.sleep(for: .milliseconds(200))
             }
             let counts = try await sim.requests()
-            #expect(counts.byEndpoint["GET /api/sn_chg_rest/change/{id}"] == reads)
-            // Renewed ahead of expiry (at 80 % of 6 s), so never a 401.
-            #expect((counts.byEndpoint["POST /oauth_token.do"] ?? 0) >= 3)
-            #expect(!counts.log.contains { $0.status == 401 })
+            let refused = counts.log.filter { $0.status == 401 }.count
+            #expect(counts.byEndpoint["GET /api/sn_chg_rest/change/{id}"] == reads + refused)
+            // Renewed ahead of expiry (at 80 % of 10 s): each new token was asked for before the previous one ran
+            // out. (A read delayed past the margin on a very busy machine may still meet a 401 and recover.)
+            let issued = counts.log.filter { $0.path == "/oauth_token.do" && $0.status == 200 }.map(\.at)
+            #expect(issued.count >= 3)
+            #expect(zip(issued, issued.dropFirst()).allSatisfy { $1.timeIntervalSince($0) < 10 }, "\(issued)")
+            #expect(refused <= 1)
         }
     }
 
@@ -67,10 +71,10 @@ import Testing
             #expect(await client.tokenRequestCount == 2)
 
             // Scheduled revocations: every call still succeeds.
-            try await sim.faults(["revoke_tokens_every_s": 0.3])
+            try await sim.faults(["revoke_tokens_every_s": 1])
             for _ in 0..<8 {
                 _ = try await client.change(sysID: change.sysID)
-                try await Task.sleep(for: .milliseconds(120))
+                try await Task.sleep(for: .milliseconds(400))
             }
         }
     }
