@@ -269,7 +269,7 @@ import Testing
             guard case .transport(let c, _)? = error as? ServiceNowError else { return false }
             return c == "down"
         }
-        #expect(ContinuousClock.now - start < .seconds(2))
+        #expect(ContinuousClock.now - start < .seconds(4), "refused at once, not waited out (the request timeout is 5 s)")
         try await http.shutdown()
     }
 
