@@ -128,7 +128,9 @@ let package = Package(
         ),
         .testTarget(name: "ServiceNowSimulatorTests", dependencies: ["ServiceNowSimulator", "ServiceNowModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
         .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore"]),
-        .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail"], exclude: ["Golden"]),
+        // Helpers shared by test targets (an RFC 4180 reader, sha256sum).
+        .target(name: "TestSupport", path: "Tests/TestSupport"),
+        .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "StateMachineTests", dependencies: ["StateMachine"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
@@ -136,6 +138,7 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
+                "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]

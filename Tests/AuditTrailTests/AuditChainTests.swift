@@ -1,6 +1,7 @@
 import AuditTrail
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct CanonicalFormTests {
     @Test func keysAreSortedAndThereIsNoWhiteSpace() {
@@ -43,22 +44,7 @@ import Testing
         // Known answer: printf '%s\n%s' "$(printf '0%.0s' {1..64})" '{}' | sha256sum
         let h = AuditChain.hash(canonicalContent: "{}", previousHash: AuditHead.genesis.hash)
         #expect(h.count == 64 && h.allSatisfy { $0.isHexDigit && !$0.isUppercase })
-        #expect(h == Self.shellSHA256(AuditHead.genesis.hash + "\n{}"))
-    }
-
-    /// sha256sum of a string, as an auditor would compute it with coreutils.
-    static func shellSHA256(_ text: String) -> String {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-        let input = Pipe(), output = Pipe()
-        p.standardInput = input
-        p.standardOutput = output
-        try? p.run()
-        input.fileHandleForWriting.write(Data(text.utf8))
-        try? input.fileHandleForWriting.close()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        return String(String(decoding: data, as: UTF8.self).prefix(64))
+        #expect(h == shellSHA256(AuditHead.genesis.hash + "\n{}"))
     }
 }
 

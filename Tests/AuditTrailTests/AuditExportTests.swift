@@ -1,6 +1,7 @@
 import AuditTrail
 import Foundation
 import Testing
+import TestSupport
 
 @Suite struct AuditExportTests {
     static let golden = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Golden")
@@ -103,35 +104,5 @@ import Testing
             #expect(object["release"] as? String == row.release)
             #expect(Set(object.keys).isSuperset(of: AuditExport.columns))
         }
-    }
-}
-
-/// A strict RFC 4180 reader for the tests.
-enum RFC4180 {
-    static func parse(_ text: String) -> [[String]] {
-        var records: [[String]] = []
-        var record: [String] = []
-        var field = ""
-        var quoted = false
-        var chars = Array(text.unicodeScalars)[...]
-        while let c = chars.popFirst() {
-            if quoted {
-                if c == "\"" {
-                    if chars.first == "\"" { field.unicodeScalars.append("\""); chars.removeFirst() } else { quoted = false }
-                } else { field.unicodeScalars.append(c) }
-            } else if c == "\"" && field.isEmpty {
-                quoted = true
-            } else if c == "," {
-                record.append(field); field = ""
-            } else if c == "\r" && chars.first == "\n" {
-                chars.removeFirst()
-                record.append(field); field = ""
-                records.append(record); record = []
-            } else {
-                field.unicodeScalars.append(c)
-            }
-        }
-        if !field.isEmpty || !record.isEmpty { record.append(field); records.append(record) }
-        return records
     }
 }

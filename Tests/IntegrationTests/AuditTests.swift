@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The audit trail as the built daemon writes it, checked and tampered with through the sqlite3 CLI.
 @Suite(.serialized) struct AuditTests {
@@ -123,7 +124,7 @@ import Testing
         let row = try sqlite3(rehashed, "SELECT task_id || char(9) || at || char(9) || kind || char(9) || replace(details, 'Alice Approver', 'Mallory') || char(9) || prev_hash FROM audit_log WHERE seq = \(k)")
             .split(separator: "\t").map(String.init)
         let content = #"{"at":"\#(row[1])","details":\#(row[3]),"kind":"\#(row[2])","seq":\#(k),"task_id":\#(row[0])}"#
-        let hash = sha256(row[4] + "\n" + content)
+        let hash = shellSHA256(row[4] + "\n" + content)
         try sqlite3(rehashed, "DROP TRIGGER audit_log_no_update; UPDATE audit_log SET details = replace(details, 'Alice Approver', 'Mallory'), hash = '\(hash)' WHERE seq = \(k)")
         r = try verify(rehashed)
         #expect(r.status == 1)
@@ -152,7 +153,7 @@ import Testing
         let d = s.d
         let csv = try d.cli(["audit", "export", "--format", "csv", "--config", d.configPath])
         #expect(csv.status == 0, "\(csv.stderr)")
-        let records = CSV.parse(csv.stdout)
+        let records = RFC4180.parse(csv.stdout)
         #expect(records.first == ["task_id", "project", "environment", "release", "requested_by", "state", "change_number", "change_type",
                                   "linked_by", "change_url", "approvers", "approved_at", "window_start", "window_end", "started_at",
                                   "finished_at", "outcome", "reason", "close_code", "audit_seq", "audit_hash"])
@@ -197,7 +198,7 @@ import Testing
         let out = "\(d.dir)/export.csv"
         let filtered = try d.cli(["audit", "export", "--format", "csv", "--project", "web", "--environment", "Production", "--out", out])
         #expect(filtered.status == 0, "\(filtered.stderr)")
-        let file = CSV.parse(try String(contentsOfFile: out, encoding: .utf8))
+        let file = RFC4180.parse(try String(contentsOfFile: out, encoding: .utf8))
         #expect(file.count == 2 && file[1][0] == "\(s.ids["approved"]!)")
         let future = try d.cli(["audit", "export", "--format", "json", "--since", "2999-01-01"])
         #expect(future.status == 0 && future.stdout.isEmpty)
@@ -205,47 +206,5 @@ import Testing
         let day = try d.cli(["audit", "export", "--format", "json", "--since", String(today), "--until", String(today)])
         #expect(day.stdout.split(separator: "\n").count == 4, "a bare --until date includes the whole day")
         #expect(try d.cli(["audit", "export", "--format", "json", "--until", "yesterday"]).status == 64)
-    }
-}
-
-/// sha256sum, as an attacker recomputing a hash would use it.
-func sha256(_ text: String) -> String {
-    let p = Process()
-    p.executableURL = URL(fileURLWithPath: "/usr/bin/sha256sum")
-    let input = Pipe(), output = Pipe()
-    p.standardInput = input
-    p.standardOutput = output
-    try? p.run()
-    input.fileHandleForWriting.write(Data(text.utf8))
-    try? input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    p.waitUntilExit()
-    return String(String(decoding: data, as: UTF8.self).prefix(64))
-}
-
-/// A strict RFC 4180 reader (CRLF records, quoted fields with doubled quotes).
-enum CSV {
-    static func parse(_ text: String) -> [[String]] {
-        var records: [[String]] = [], record: [String] = [], field = "", quoted = false
-        var chars = Array(text.unicodeScalars)[...]
-        while let c = chars.popFirst() {
-            if quoted {
-                if c == "\"" {
-                    if chars.first == "\"" { field.unicodeScalars.append("\""); chars.removeFirst() } else { quoted = false }
-                } else { field.unicodeScalars.append(c) }
-            } else if c == "\"" && field.isEmpty {
-                quoted = true
-            } else if c == "," {
-                record.append(field); field = ""
-            } else if c == "\r" && chars.first == "\n" {
-                chars.removeFirst()
-                record.append(field); field = ""
-                records.append(record); record = []
-            } else {
-                field.unicodeScalars.append(c)
-            }
-        }
-        if !field.isEmpty || !record.isEmpty { record.append(field); records.append(record) }
-        return records
     }
 }
