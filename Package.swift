@@ -51,11 +51,13 @@ let package = Package(
         .target(
             name: "QueueStore",
             dependencies: [
-                "StateMachine", "AuditTrail",
+                "QueueContract", "AuditTrail",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
-        .target(name: "StateMachine", dependencies: ["ServiceNowModel"]),
+        // The queue contract's vocabulary: request columns and their validation, limits, states and outcomes.
+        .target(name: "QueueContract"),
+        .target(name: "StateMachine", dependencies: ["QueueContract", "ServiceNowModel"]),
         // glibc's spawn extensions (pipe2, addchdir_np, addclosefrom_np) for the executor.
         .target(name: "CSpawn"),
         .target(name: "Executor", dependencies: ["CSpawn"]),
@@ -79,7 +81,7 @@ let package = Package(
         .target(
             name: "Daemon",
             dependencies: [
-                "ChangegateConfig", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "Systemd", "AuditTrail",
+                "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "Systemd", "AuditTrail",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -90,7 +92,7 @@ let package = Package(
         .target(
             name: "CLI",
             dependencies: [
-                "Daemon", "ChangegateConfig", "QueueStore", "ServiceNowClient", "AuditTrail",
+                "Daemon", "ChangegateConfig", "QueueContract", "QueueStore", "ServiceNowClient", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -127,11 +129,12 @@ let package = Package(
             resources: [.copy("Fixtures")]
         ),
         .testTarget(name: "ServiceNowSimulatorTests", dependencies: ["ServiceNowSimulator", "ServiceNowModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
-        .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore"]),
+        .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore", "QueueContract", "AuditTrail", .product(name: "GRDB", package: "GRDB.swift")]),
         // Helpers shared by test targets (an RFC 4180 reader, sha256sum).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "StateMachineTests", dependencies: ["StateMachine"]),
+        .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "QueueContract"]),
+        .testTarget(name: "QueueContractTests", dependencies: ["QueueContract"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor"]),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
         .testTarget(name: "ChangegateConfigTests", dependencies: ["ChangegateConfig"]),

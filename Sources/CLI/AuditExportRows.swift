@@ -2,6 +2,7 @@ import AuditTrail
 import ChangegateConfig
 import Foundation
 import QueueStore
+import QueueContract
 import StateMachine
 
 /// Builds an export row from a deployment and its audit records (the records are the evidence; the

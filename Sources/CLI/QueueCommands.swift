@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import QueueStore
+import QueueContract
 import StateMachine
 
 struct Enqueue: AsyncParsableCommand {

@@ -3,6 +3,7 @@ import Executor
 import Foundation
 import QueueStore
 import ServiceNowModel
+import QueueContract
 import StateMachine
 
 /// A task the daemon is working on, kept in memory between queue writes.

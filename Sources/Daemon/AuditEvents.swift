@@ -4,6 +4,7 @@ import Foundation
 import QueueStore
 import ServiceNowClient
 import ServiceNowModel
+import QueueContract
 import StateMachine
 
 /// The audit records of a deployment's decisions (kinds in `AuditKind`; the README documents their details).

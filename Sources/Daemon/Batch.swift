@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import QueueStore
+import QueueContract
 import StateMachine
 import Systemd
 

@@ -2,6 +2,7 @@ import ChangegateConfig
 import Foundation
 import ServiceNowClient
 import ServiceNowModel
+import QueueContract
 import StateMachine
 
 /// creating_change: finds the task's change request, or creates exactly one.

@@ -5,6 +5,7 @@ import Foundation
 import Logging
 import ServiceNowClient
 import ServiceNowModel
+import QueueContract
 import StateMachine
 
 /// executing: runs the project's deploy command (from the config only) with the task's environment.

@@ -3,6 +3,7 @@ import Executor
 import Foundation
 import ServiceNowClient
 import ServiceNowModel
+import QueueContract
 import StateMachine
 import Synchronization
 

@@ -5,6 +5,7 @@ import Logging
 import QueueStore
 import ServiceNowClient
 import ServiceNowModel
+import QueueContract
 import StateMachine
 import Systemd
 

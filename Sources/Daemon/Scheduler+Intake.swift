@@ -2,6 +2,7 @@ import ChangegateConfig
 import Foundation
 import QueueStore
 import ServiceNowModel
+import QueueContract
 import StateMachine
 
 extension Scheduler {

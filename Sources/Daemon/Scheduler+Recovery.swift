@@ -1,6 +1,7 @@
 import Foundation
 import QueueStore
 import ServiceNowModel
+import QueueContract
 import StateMachine
 #if canImport(Glibc)
 import Glibc

@@ -4,6 +4,7 @@ import Logging
 import QueueStore
 import ServiceLifecycle
 import ServiceNowModel
+import QueueContract
 import StateMachine
 import Synchronization
 import Systemd

@@ -1,7 +1,7 @@
 import AuditTrail
 import Foundation
 import GRDB
-import StateMachine
+import QueueContract
 
 extension QueueStore {
     /// Rows producers have inserted and the daemon has not taken yet, oldest first.

@@ -3,7 +3,7 @@ import Foundation
 import Glibc
 #endif
 import GRDB
-import StateMachine
+import QueueContract
 
 /// The SQLite queue: producers insert rows into `deployments`; the daemon moves them through their states.
 /// WAL mode lets producers insert with the `sqlite3` CLI while the daemon reads and writes.

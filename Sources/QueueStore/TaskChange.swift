@@ -1,6 +1,6 @@
 import AuditTrail
 import Foundation
-import StateMachine
+import QueueContract
 
 /// A set of column updates for one task, written with its log lines in one transaction.
 public struct TaskChange: Sendable {

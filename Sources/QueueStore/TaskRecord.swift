@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import StateMachine
+import QueueContract
 
 /// One row of `deployments`, as changegate reads it back. Producer columns stay raw until validated.
 public struct TaskRecord: Sendable, Equatable, Identifiable {

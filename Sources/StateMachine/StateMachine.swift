@@ -1,4 +1,5 @@
 import Foundation
+import QueueContract
 import ServiceNowModel
 
 /// The change-gated state machine: a pure function from (task, input, clock) to the next state and effects.

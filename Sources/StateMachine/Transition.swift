@@ -1,4 +1,5 @@
 import Foundation
+import QueueContract
 import ServiceNowModel
 
 /// What the state machine knows about a task when it decides. Built by the daemon from the queue row.

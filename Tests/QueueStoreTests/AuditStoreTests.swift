@@ -1,7 +1,7 @@
 import AuditTrail
 import Foundation
 import GRDB
-import StateMachine
+import QueueContract
 import Testing
 @testable import QueueStore
 

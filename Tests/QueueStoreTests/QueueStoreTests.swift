@@ -1,6 +1,6 @@
 import Foundation
 import GRDB
-import StateMachine
+import QueueContract
 import Testing
 @testable import QueueStore
 

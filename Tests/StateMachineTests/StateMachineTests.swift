@@ -1,6 +1,7 @@
 import Foundation
 import ServiceNowModel
 import Testing
+import QueueContract
 @testable import StateMachine
 
 private let now = Date(timeIntervalSince1970: 1_800_000_000)

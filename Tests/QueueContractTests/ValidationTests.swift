@@ -1,5 +1,5 @@
 import Testing
-@testable import StateMachine
+@testable import QueueContract
 
 private func validate(_ raw: RawRequest) -> Result<DeploymentRequest, ValidationError> {
     RequestValidation.validate(raw, isKnownProject: { $0 == "web-shop" }, isKnownEnvironment: { $0 == "Production" })
