@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.2
 import PackageDescription
 
 // One folder a module; the executables are thin shells over the libraries.
@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
     ],
     targets: [
         // Shared vocabulary of ServiceNow change requests (states, types, dates).
@@ -58,9 +59,7 @@ let package = Package(
         // The queue contract's vocabulary: request columns and their validation, limits, states and outcomes.
         .target(name: "QueueContract"),
         .target(name: "StateMachine", dependencies: ["QueueContract", "ServiceNowModel"]),
-        // glibc's spawn extensions (pipe2, addchdir_np, addclosefrom_np) for the executor.
-        .target(name: "CSpawn"),
-        .target(name: "Executor", dependencies: ["CSpawn"]),
+        .target(name: "Executor", dependencies: [.product(name: "Subprocess", package: "swift-subprocess")]),
         .systemLibrary(
             name: "CSystemd",
             pkgConfig: "libsystemd",
@@ -136,6 +135,14 @@ let package = Package(
         .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "QueueContract"]),
         .testTarget(name: "QueueContractTests", dependencies: ["QueueContract"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor"]),
+        .testTarget(
+            name: "DaemonTests",
+            dependencies: [
+                "Daemon", "ChangegateConfig", "QueueContract", "QueueStore", "ServiceNowClient", "ServiceNowModel", "Executor", "Systemd",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
+            ]
+        ),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
         .testTarget(name: "ChangegateConfigTests", dependencies: ["ChangegateConfig"]),
         .testTarget(

@@ -42,7 +42,7 @@ public enum ConfigLoader {
             guard daemon.pollInterval >= .milliseconds(100) else {
                 throw r.error("poll_interval", "is too short; ServiceNow rate limits would bite", fix: "poll_interval = \"5s\"")
             }
-            daemon.intakeInterval = try r.duration("intake_interval", example: "25ms") ?? daemon.intakeInterval
+            daemon.intakeInterval = try r.duration("intake_interval", example: "1s") ?? daemon.intakeInterval
             daemon.logLevel = try r.string("log_level", example: "info") ?? daemon.logLevel
             guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(daemon.logLevel) else {
                 throw r.error("log_level", "must be one of trace, debug, info, notice, warning, error, critical", fix: "log_level = \"info\"")

@@ -18,8 +18,9 @@ public struct DaemonSettings: Sendable, Equatable {
     public var database: String = "/var/lib/changegate/changegate.db"
     /// How often waiting changes are read from ServiceNow (one batched read per connection).
     public var pollInterval: Duration = .seconds(3)
-    /// How often the queue is checked for new rows and cancel requests.
-    public var intakeInterval: Duration = .milliseconds(25)
+    /// How often the queue is checked for new rows and cancel requests where the database's file system gives
+    /// no change notifications (inotify); where it does, changes are seen at once and this is a slow safety check ×10.
+    public var intakeInterval: Duration = .seconds(1)
     public var logLevel: String = "info"
     /// How long a stop waits for running deployments before they are stopped and marked interrupted.
     public var drainTimeout: Duration = .seconds(600)

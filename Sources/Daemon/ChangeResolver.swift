@@ -7,8 +7,9 @@ import StateMachine
 
 /// creating_change: finds the task's change request, or creates exactly one.
 struct ChangeResolver: Sendable {
-    let client: ServiceNowClient
-    let connectionName: String
+    let service: any ChangeService
+    var client: any ChangeService { service }
+    var connectionName: String { service.name }
 
     func resolve(_ task: ActiveTask) async -> Resolution {
         do {
@@ -20,13 +21,11 @@ struct ChangeResolver: Sendable {
             }
             // Our own earlier attempt first: a crash between the create call and the database commit
             // leaves a change carrying this task's correlation id, and it must be reused, never duplicated.
-            if let mine = try await client.searchChanges(ChangeQuery().correlationID(.equals(task.correlationID)), limit: 10).first {
+            if let mine = try await client.changes(correlationID: task.correlationID).first {
                 return .found(mine, .correlationMatch, notes: ["Found change \(mine.number) created earlier for this task (correlation id \(task.correlationID))"])
             }
             let title = task.project.title(release: task.request.release, environment: task.request.environment)
-            let open = try await client.searchChanges(
-                ChangeQuery().shortDescription(.equals(title)).state(.notIn([.review, .closed, .canceled])), limit: 50)
-                .filter { $0.shortDescription == title && $0.state.isOpen }
+            let open = try await client.openChanges(titled: title)
             if open.count > 1 {
                 let numbers = open.map(\.number).sorted().joined(separator: ", ")
                 return .failed(.ambiguousChange, reason: "Several open changes are titled \"\(title)\": \(numbers). Give change_number on the row, or cancel the extra changes")

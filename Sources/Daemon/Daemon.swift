@@ -18,8 +18,12 @@ public enum Daemon {
         let connections = try Connections(config: config, logger: logger)
         let notifier = SystemdNotifier()
         let heartbeat = ProgressHeartbeat()
-        let scheduler = try Scheduler(store: store, configuration: config, connections: connections,
-                                      heartbeat: heartbeat, notifier: notifier, logger: logger)
+        // New rows are noticed from the database file's changes; the interval is the fallback poll where
+        // inotify is not available, and a slow safety check where it is.
+        let watcher = try DatabaseWatcher(path: config.daemon.database, fallbackInterval: config.daemon.intakeInterval)
+        let scheduler = try Scheduler(store: store, configuration: config, services: connections.clients.mapValues { $0 as any ChangeService },
+                                      heartbeat: heartbeat, notifier: notifier, logger: logger,
+                                      databaseChanges: { watcher.changes() })
         let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger)
         let reload = ReloadService(configPath: configPath, scheduler: scheduler, notifier: notifier, logger: logger)
         let group = ServiceGroup(configuration: .init(

@@ -29,29 +29,30 @@ struct DeploymentRunner: Sendable {
         return CommandSpec(arguments: argv, environment: env, workingDirectory: task.project.workingDirectory)
     }
 
-    let client: ServiceNowClient?
+    let service: (any ChangeService)?
     let inbox: Inbox
     let output: OutputBuffer
-    let logger: Logger
 
-    func run(_ task: ActiveTask, spec: CommandSpec, stop: StopTrigger) async {
-        if let client, let change = task.change, task.project.workNotes {
+    /// Adds the start work note, then runs the command behind its guard: the guard's pid goes to the loop,
+    /// which records it and opens `release`; only then does the command run.
+    func run(_ task: ActiveTask, spec: CommandSpec, stop: StopTrigger, release: ReleaseGate) async {
+        if let service, let change = task.change, task.project.workNotes, !stop.isFired {
             do {
-                _ = try await client.updateChange(sysID: change.sysID, ChangeUpdate(workNotes: WorkNotes.starting(task)))
+                _ = try await service.updateChange(sysID: change.sysID, ChangeUpdate(workNotes: WorkNotes.starting(task)))
             } catch {
                 // A missing note must not block an approved deployment; the task log records it.
                 output.append(.init(taskID: task.id, at: Date(), stream: .stderr,
                                     text: "changegate: could not add the start work note to \(change.number): \(error)"))
             }
         }
-        let taskID = task.id
-        let inbox = self.inbox
-        let output = self.output
+        let (taskID, inbox, output) = (task.id, self.inbox, self.output)
         let result: Result<RunResult, ExecutorError>
         do throws(ExecutorError) {
-            let r = try await GuardedRun.run(spec, timeout: task.project.executionTimeout, killGrace: task.project.killGrace,
-                                             stop: stop,
-                                             onStart: { pid in inbox.post(.childStarted(taskID: taskID, pid: pid)) },
+            let r = try await GuardedRun.run(spec, timeout: task.project.executionTimeout, killGrace: task.project.killGrace, stop: stop,
+                                             onSpawn: { identity in
+                                                 inbox.post(.childSpawned(taskID: taskID, identity))
+                                                 return await release.wait()
+                                             },
                                              onOutput: { stream, line in
                                                  output.append(.init(taskID: taskID, at: Date(), stream: stream, text: line))
                                              })
@@ -65,11 +66,12 @@ struct DeploymentRunner: Sendable {
 
 /// completing: the closing work note and, when configured, moving the change to Review or Closed.
 struct Completer: Sendable {
-    let client: ServiceNowClient?
-    let otherUsers: @Sendable (String, Int64) -> [Int64]
+    let service: any ChangeService
+    let otherUsers: @Sendable (String, Int64) async -> [Int64]
 
     func complete(_ task: ActiveTask, duration: Duration?) async -> (notes: [String], audit: [AuditEvent]) {
-        guard let client, let change = task.change else { return ([], []) }
+        guard let change = task.change else { return ([], []) }
+        let client = service
         var notes: [String] = []
         var audit: [AuditEvent] = []
         let outcome = task.outcome ?? .interrupted
@@ -77,7 +79,7 @@ struct Completer: Sendable {
         if task.project.workNotes { update.workNotes = WorkNotes.finished(task, duration: duration) }
         var moves: [ChangeUpdate] = []
         if let code = Self.closeCode(for: outcome), task.project.closeChange != .none {
-            let others = otherUsers(change.number, task.id)
+            let others = await otherUsers(change.number, task.id)
             // Read the change now: the poll's copy may be stale, and after a restart only its number is known.
             let current = try? await client.change(sysID: change.sysID)
             if !others.isEmpty {

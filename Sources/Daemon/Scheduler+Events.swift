@@ -1,171 +1,164 @@
 import AuditTrail
 import Executor
 import Foundation
-import Logging
+import QueueContract
 import QueueStore
 import ServiceNowClient
 import ServiceNowModel
-import QueueContract
 import StateMachine
 import Systemd
 
 extension Scheduler {
-    /// Applies one result from a child task.
+    /// Turns one result of a child task into the state machine's input for its task.
     func handle(_ event: SchedulerEvent, _ loop: inout LoopState, _ batch: inout Batch, now: Date) {
         switch event {
-        case .resolved(let id, let resolution):
-            guard var task = batch.task(id, in: loop) else { return }
-            task.busy = false
-            switch resolution {
-            case .found(let change, let link, let notes):
-                task.change = change
-                task.changeLink = link
-                let extra = TaskChange(changeNumber: change.number, changeSysID: change.sysID, changeLink: link,
-                                       changeTypeUsed: change.type.rawValue, audit: [Audit.changeLinked(change, link, task: task)])
-                batch.log(.notice, notes.first ?? "Change \(change.number) linked", task,
-                          link.rawValue.hasPrefix("created") ? .changeCreated : .changeLinked)
-                let t = StateMachine.decide(task.view, .changeResolved(change, link), now: now, policy: policy(task.project))
-                apply(t, to: task, &batch, now: now, extra: extra,
-                      events: notes + ["change \(change.number): \(change.state.displayName), approval \(change.approval.rawValue)"])
-            case .failed(let outcome, let reason):
-                noteIntegrationError(task, reason, &loop)
-                apply(StateMachine.decide(task.view, .changeResolutionFailed(outcome, reason: reason), now: now), to: task, &batch, now: now)
-            case .retryLater(let reason):
-                task.retryAfter = now.addingTimeInterval(config.daemon.pollInterval.seconds)
-                noteIntegrationError(task, reason, &loop)
-                batch.record(task, TaskChange(events: ["ServiceNow is not answering well, will retry: \(reason)"]))
-            }
-
-        case .freshStatus(let id, let result, let approvers):
-            guard var task = batch.task(id, in: loop) else { return }
-            task.busy = false
-            switch result {
-            case .success(let change):
-                task.change = change
-                let free = slotCounts(loop)[task.slotKey, default: 0] + startedInBatch(batch, slot: task.slotKey) < task.project.maxConcurrent
-                let t = StateMachine.decide(task.view, .freshStatus(change, slotAvailable: free), now: now, policy: policy(task.project))
-                let audit = t.next == .executing ? Audit.approved(change, at: now, approvers: approvers) : []
-                apply(t, to: task, &batch, now: now, extra: TaskChange(audit: audit),
-                      events: ["fresh read of \(change.number): \(change.state.displayName)" + (free ? "" : ", waiting for a free slot")])
-            case .failure(let error):
-                task.retryAfter = now.addingTimeInterval(1)
-                noteIntegrationError(task, error.description, &loop)
-                if error.isTransient { batch.updated[id] = task } else {
-                    apply(StateMachine.decide(task.view, .serviceNowFailed(reason: error.description), now: now), to: task, &batch, now: now)
-                }
-            }
-
+        case .databaseChanged:
+            loop.intakePending = true
+        case .output, .wake:
+            break
         case .statuses(let connection, let numbers, let result):
-            loop.pollsInFlight.remove(connection)
+            loop.polls[connection, default: .init()].inFlight = false
+            loop.polls[connection]?.nextAt = now.addingTimeInterval(config.daemon.pollInterval.seconds)
             switch result {
-            case .failure(let error):
-                noteIntegrationError(connection: connection, taskID: nil, error.description, &loop)
-            case .success(let snapshots):
-                applyStatuses(snapshots, asked: Set(numbers), connection: connection, &loop, &batch, now: now)
+            case .failure(let error): noteIntegrationError(connection: connection, taskID: nil, error.description, &loop)
+            case .success(let snapshots): applyStatuses(snapshots, asked: numbers, connection: connection, &loop, &batch, now: now)
             }
+        default:
+            guard let id = event.taskID, var task = batch.task(id, in: loop) else { return }
+            if event.endsWork { finishWork(&task, &loop) }
+            handle(event, task, &loop, &batch, now: now)
+        }
+    }
 
-        case .rejection(let id, let change, let comment):
-            guard var task = batch.task(id, in: loop) else { return }
-            task.busy = false
+    private func handle(_ event: SchedulerEvent, _ task: ActiveTask, _ loop: inout LoopState, _ batch: inout Batch, now: Date) {
+        var task = task
+        switch event {
+        case .resolved(_, .found(let change, let link, let notes)):
             task.change = change
-            apply(StateMachine.decide(task.view, .changeStatus(change, rejectionComment: comment), now: now, policy: policy(task.project)),
-                  to: task, &batch, now: now)
-
-        case .childStarted(let id, let pid):
-            guard var task = batch.task(id, in: loop) else { return }
-            task.pid = pid
-            batch.record(task, TaskChange(childPID: pid, startedAt: now, events: ["deploy command started (pid \(pid)): \(task.project.command.joined(separator: " "))"],
-                                          audit: [Audit.executionStarted(pid: pid, task: task)]))
-            batch.log(.notice, "Task \(id): deployment started (pid \(pid))", task, .deploymentStarted)
-
-        case .childExited(let id, let result):
-            guard var task = batch.task(id, in: loop) else { return }
-            task.busy = false
-            task.stop = nil
-            switch result {
-            case .success(let run):
-                task.exitCode = run.termination.exitCode
-                let abort = task.abort ?? (run.timedOut ? .timeout : nil)
-                let t = StateMachine.decide(task.view, .childExited(exitCode: run.termination.exitCode, abortedFor: abort), now: now)
-                task.runDuration = run.duration
-                batch.log(.notice, "Task \(id): deploy command \(run.termination)", task, abort == nil ? .deploymentFinished : .deploymentAborted)
-                apply(t, to: task, &batch, now: now,
-                      extra: TaskChange(exitCode: run.termination.exitCode, audit: Audit.executionEnded(run, abort: abort, reason: t.reason)),
-                      events: ["deploy command \(run.termination) after \(String(format: "%.1f", run.duration.seconds)) s"])
-            case .failure(let error):
-                task.outcome = .configError
-                let t = Transition(next: .completing, outcome: .configError, reason: error.description, effects: [.complete(outcome: .configError)])
-                apply(t, to: task, &batch, now: now, events: ["the deploy command could not start: \(error)"])
+            task.changeLink = link
+            batch.log(.notice, notes.first ?? "Change \(change.number) linked", task, link.rawValue.hasPrefix("created") ? .changeCreated : .changeLinked)
+            feed(task, .changeResolved(change, link), &batch, now: now,
+                 events: notes + ["change \(change.number): \(change.state.displayName), approval \(change.approval.rawValue)"]) { _ in
+                TaskChange(changeNumber: change.number, changeSysID: change.sysID, changeLink: link, changeTypeUsed: change.type.rawValue,
+                           audit: [Audit.changeLinked(change, link, task: task)])
             }
-
-        case .completed(let id, let notes, let audit):
-            guard var task = batch.task(id, in: loop) else { return }
-            task.busy = false
+        case .resolved(_, .failed(let outcome, let reason)):
+            noteIntegrationError(task, reason, &loop)
+            feed(task, .changeResolutionFailed(outcome, reason: reason), &batch, now: now)
+        case .resolved(_, .retryLater(let reason)):
+            noteIntegrationError(task, reason, &loop)
+            feed(task, .serviceNowFailed(reason: reason, transient: true), &batch, now: now)
+        case .freshStatus(_, .success(let change), let approvers):
+            task.change = change
+            feed(task, .freshStatus(change), &batch, now: now, events: ["fresh read of \(change.number): \(change.state.displayName)"]) { t in
+                TaskChange(audit: t.next == .executing ? Audit.approved(change, at: now, approvers: approvers) : [])
+            }
+        case .freshStatus(_, .failure(let error), _):
+            noteIntegrationError(task, error.description, &loop)
+            feed(task, .serviceNowFailed(reason: error.description, transient: error.isTransient), &batch, now: now)
+        case .rejection(_, let change, let comment):
+            task.change = change
+            feed(task, .rejectionDetails(change, comment: comment), &batch, now: now)
+        case .childSpawned(_, let identity):
+            task.identity = identity
+            feed(task, .childSpawned(pid: identity.pid), &batch, now: now,
+                 events: ["deploy command spawned (pid \(identity.pid)), held by its guard until the pid is recorded"]) { t in
+                let released = t.effects.contains(.releaseChild)
+                return TaskChange(childPID: identity.pid, childIdentity: identity.recorded, startedAt: now,
+                                  audit: released ? [Audit.executionStarted(pid: identity.pid, task: task)] : [])
+            }
+            if batch.effects.last.map({ $0 == (task.id, .releaseChild) }) == true {
+                batch.log(.notice, "Task \(task.id): deployment started (pid \(identity.pid))", task, .deploymentStarted)
+            }
+        case .childExited(_, .success(let run)):
+            task.stop = nil
+            task.release = nil
+            task.runDuration = run.duration
+            if run.released { task.exitCode = run.termination.exitCode }
+            let input = Input.childExited(exitCode: run.termination.exitCode, timedOut: run.timedOut, released: run.released)
+            batch.log(.notice, "Task \(task.id): deploy command \(run.released ? run.termination.description : "was not released")", task,
+                      task.abort == nil && !run.timedOut ? .deploymentFinished : .deploymentAborted)
+            feed(task, input, &batch, now: now,
+                 events: [run.released ? "deploy command \(run.termination) after \(String(format: "%.1f", run.duration.seconds)) s"
+                                       : "the guard was stopped before it released the deploy command"]) { t in
+                guard run.released else { return TaskChange() }
+                return TaskChange(exitCode: run.termination.exitCode,
+                                  audit: Audit.executionEnded(run, abort: task.abort ?? (run.timedOut ? .timeout : nil), reason: t.reason))
+            }
+        case .childExited(_, .failure(let error)):
+            task.stop = nil
+            task.release = nil
+            feed(task, .spawnFailed(reason: error.description), &batch, now: now, events: ["the deploy command could not start: \(error)"])
+        case .leftover(_, let result):
+            let finding = LeftoverFinding(result)
+            feed(task, .leftoverStopped(finding), &batch, now: now) { t in
+                TaskChange(audit: t.next == .completing ? [Audit.aborted(.shutdownInterrupted, reason: t.reason)] : [])
+            }
+        case .completed(_, let notes, let audit):
             if let failed = audit.first(where: { $0.kind == AuditKind.changeUpdateFailed }), let error = failed.details["error"]?.stringValue {
                 noteIntegrationError(task, error, &loop)  // e.g. the user may read but not write changes (403)
             }
-            if task.outcome == .configError {
-                apply(Transition(next: .failed, outcome: .configError), to: task, &batch, now: now, extra: TaskChange(audit: audit), events: notes)
-            } else {
-                apply(StateMachine.decide(task.view, .completed, now: now), to: task, &batch, now: now, extra: TaskChange(audit: audit), events: notes)
-            }
+            feed(task, .completed, &batch, now: now, events: notes) { _ in TaskChange(audit: audit) }
+        case .statuses, .databaseChanged, .output, .wake:
+            break
         }
     }
 
-    func startedInBatch(_ batch: Batch, slot: String) -> Int {
-        batch.effects.reduce(0) { n, e in
-            if case .startDeployment = e.1, batch.updated[e.0]?.slotKey == slot { return n + 1 }
-            return n
-        }
-    }
-
-    /// The batched poll's answer: every waiting or running task of these changes gets the news.
-    func applyStatuses(_ snapshots: [String: ChangeSnapshot], asked: Set<String>, connection: String,
+    /// The batched poll's answer: only tasks whose change differs from the poll's last copy are decided again.
+    func applyStatuses(_ snapshots: [String: ChangeSnapshot], asked: [String], connection: String,
                        _ loop: inout LoopState, _ batch: inout Batch, now: Date) {
-        for (id, stored) in loop.tasks where stored.connection == connection {
-            guard var task = batch.task(id, in: loop), !task.busy || task.state == .executing,
-                  task.state == .awaitingApproval || task.state == .executing,
-                  let number = task.change?.number, asked.contains(number) else { continue }
+        for number in asked {
+            let key = WatchKey(connection: connection, number: number)
             guard let change = snapshots[number] else {
-                if task.state == .awaitingApproval {
-                    apply(StateMachine.decide(task.view, .serviceNowFailed(reason: "Change \(number) can no longer be read on connection \(connection) (deleted, or the service user lost access)"), now: now),
-                          to: task, &batch, now: now)
+                guard loop.watch.markMissing(key) else { continue }
+                let reason = "Change \(number) can no longer be read on connection \(connection) (deleted, or the service user lost access)"
+                for id in loop.watch.watchers(key) {
+                    if let task = batch.task(id, in: loop) { feed(task, .changeVanished(reason: reason), &batch, now: now) }
                 }
                 continue
             }
-            let previous = task.change
-            task.change = change
-            if task.state == .awaitingApproval, change.approval == .rejected {
-                task.busy = true  // fetch the approvers' comment before deciding
-                batch.updated[id] = task
-                batch.effects.append((id, .freshChangeRead))
-                continue
+            guard loop.watch.update(change, connection: connection) else { continue }
+            for id in loop.watch.watchers(key) {
+                guard var task = batch.task(id, in: loop) else { continue }
+                let previous = task.change
+                task.change = change
+                var events: [String] = []
+                if previous?.state != change.state || previous?.approval != change.approval {
+                    events.append("change \(number): \(change.state.displayName), approval \(change.approval.rawValue)")
+                    if change.state == .implement { batch.log(.notice, "Task \(id): change \(number) is in Implement", task, .changeApproved) }
+                }
+                feed(task, .changeStatus(change), &batch, now: now, events: events)
             }
-            let t = StateMachine.decide(task.view, .changeStatus(change, rejectionComment: nil), now: now, policy: policy(task.project))
-            var events: [String] = []
-            if previous?.state != change.state || previous?.approval != change.approval {
-                events.append("change \(number): \(change.state.displayName), approval \(change.approval.rawValue)")
-                if change.state == .implement { batch.log(.notice, "Task \(id): change \(number) is in Implement", task, .changeApproved) }
-            }
-            apply(t, to: task, &batch, now: now, events: events)
         }
-    }
-
-    func noteIntegrationError(_ task: ActiveTask, _ message: String, _ loop: inout LoopState) {
-        noteIntegrationError(connection: task.connection ?? "-", taskID: task.id, message, &loop)
-    }
-
-    /// Records an integration error for `status` and `doctor`, at most once a minute per distinct message.
-    func noteIntegrationError(connection: String, taskID: Int64?, _ message: String, _ loop: inout LoopState) {
-        let now = Date()
-        if let (last, at) = loop.lastIntegrationError[connection], last == message, now.timeIntervalSince(at) < 60 { return }
-        loop.lastIntegrationError[connection] = (message, now)
-        logger.error("ServiceNow connection \(connection): \(message)",
-                     metadata: ["message_id": MessageID.integrationError.metadataValue, "task_id": .string(taskID.map(String.init) ?? "")])
-        try? store.recordIntegrationError(connection: connection, taskID: taskID, message: message, at: now)
     }
 }
 
-extension Duration {
-    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
+extension SchedulerEvent {
+    var taskID: Int64? {
+        switch self {
+        case .resolved(let id, _), .freshStatus(let id, _, _), .rejection(let id, _, _), .childSpawned(let id, _),
+             .childExited(let id, _), .leftover(let id, _), .completed(let id, _, _): id
+        case .statuses, .databaseChanged, .output, .wake: nil
+        }
+    }
+
+    /// Whether this result ends the child task that worked for the task (a spawn report does not).
+    var endsWork: Bool {
+        switch self {
+        case .childSpawned: false
+        default: taskID != nil
+        }
+    }
+}
+
+extension LeftoverFinding {
+    init(_ result: LeftoverResult) {
+        switch result {
+        case .alreadyGone: self = .alreadyGone
+        case .stoppedByTerm: self = .stoppedByTerm
+        case .killed: self = .killed
+        case .stillAlive: self = .stillAlive
+        case .pidReused: self = .pidReused
+        }
+    }
 }

@@ -1,62 +1,87 @@
+import ChangegateConfig
+import Executor
 import Foundation
+import QueueContract
 import QueueStore
 import ServiceNowModel
-import QueueContract
 import StateMachine
-#if canImport(Glibc)
-import Glibc
-#endif
 
 extension Scheduler {
-    /// Start-up: picks up every unfinished row. Waiting rows resume; a row that was executing when the
-    /// daemon died is never re-run: its leftover process group is stopped and it fails as `interrupted`.
-    func recover(_ loop: inout LoopState) {
-        let config = self.config
+    /// Start-up: every unfinished row is told `.recovered` and the state machine says how it resumes.
+    /// A row that was executing is never re-run: its recorded process group is stopped (TERM, then KILL) and
+    /// its slot stays taken until the group is gone.
+    func recover(_ loop: inout LoopState, group: inout DiscardingTaskGroup) async {
         let rows: [TaskRecord]
-        do { rows = try store.active() } catch {
-            logger.error("Cannot read unfinished tasks for recovery: \(error)")
+        do { rows = try await store.unfinished() } catch {
+            logger.error("Cannot read unfinished tasks for recovery: \(error). They are picked up once the database is readable.")
             return
         }
+        let config = self.config
+        let now = clock.now()
         var batch = Batch()
-        let now = Date()
         for row in rows {
             let validated = RequestValidation.validate(row.raw, isKnownProject: { config.projects[$0] != nil },
                                                        isKnownEnvironment: { config.environments[$0] != nil })
-            guard case .success(let request) = validated, let project = config.projects[request.project] else {
-                let reason = (try? validated.get()) == nil ? "\(validated)" : "unknown project"
-                failRow(row, reason: "after a restart the row no longer fits the configuration: \(reason)", &batch, now: now)
-                continue
-            }
-            var task = ActiveTask(id: row.id, state: row.state, request: request, project: project,
+            var task: ActiveTask
+            if case .success(let request) = validated, let project = config.projects[request.project] {
+                task = ActiveTask(id: row.id, state: row.state, request: request, project: project,
                                   controlled: config.isChangeControlled(project: request.project, environment: request.environment),
                                   correlationID: row.correlationID ?? correlationID(row.id))
-            task.waitingSince = row.waitingSince
-            task.startedAt = row.startedAt
-            task.outcome = row.outcome
-            task.reason = row.reason
-            task.exitCode = row.exitCode
-            task.cancelRequested = row.cancelRequested
-            task.changeLink = row.changeLink
-            if let number = row.changeNumber, let sysID = row.changeSysID {
-                // Only identity is stored; the next read fills in the rest.
-                task.change = ChangeSnapshot(sysID: sysID, number: number, state: .new, approval: .notRequested,
-                                             type: ChangeType(rawValue: row.changeTypeUsed ?? "") ?? .normal)
+            } else {
+                task = placeholder(row, config)
             }
+            restore(row, into: &task)
             if row.state == .executing {
-                var events = ["the daemon restarted while the deploy command ran"]
-                if let pid = row.childPID, pid > 1, getpgid(pid) == pid {
-                    kill(-pid, SIGTERM)
-                    events.append("stopped the leftover process group \(pid)")
-                }
-                let t = StateMachine.decide(task.view, .childExited(exitCode: -1, abortedFor: .shutdownInterrupted), now: now)
-                apply(t, to: task, &batch, now: now, extra: TaskChange(audit: [Audit.aborted(.shutdownInterrupted, reason: t.reason)]), events: events)
-                continue
+                task.holdsSlot = true  // until the leftover is known to be gone
+                loop.slots.occupy(key: task.slotKey)
             }
-            batch.updated[row.id] = task
-            batch.log(.info, "Task \(row.id) resumes in \(row.state.rawValue)", task, nil)
+            loop.store(task)
+            if let reason = validated.failureReason ?? (config.projects[task.request.project] == nil ? "unknown project" : nil) {
+                let why = "after a restart the row no longer fits the configuration: \(reason)"
+                feed(task, .invalid(reason: why), &batch, now: now, events: ["rejected: \(why)"])
+                if row.state != .executing { continue }
+            }
+            feed(batch.task(row.id, in: loop) ?? task, .recovered, &batch, now: now,
+                 events: row.state == .executing ? ["the daemon restarted while the deploy command ran"] : []) { _ in TaskChange() }
+            batch.log(.info, "Task \(row.id) resumes in \(row.state.rawValue)", task)
         }
-        if commit(&batch, &loop) == false {
-            logger.error("Recovery could not write to the database; it is retried as the loop runs")
+        do {
+            try await store.commit(batch.changes, at: now)
+        } catch {
+            logger.error("Recovery could not write to the database: \(error). The affected tasks resume once it is writable.")
+            return
         }
+        settle(batch, &loop, now: now)
+        startEffects(batch.effects, &loop, group: &group, now: now)
+    }
+
+    /// What the row remembers of the task's progress.
+    private func restore(_ row: TaskRecord, into task: inout ActiveTask) {
+        task.waitingSince = row.waitingSince
+        task.startedAt = row.startedAt
+        task.outcome = row.outcome
+        task.reason = row.reason
+        task.exitCode = row.exitCode
+        task.cancelRequested = row.cancelRequested
+        task.changeLink = row.changeLink
+        if let number = row.changeNumber, let sysID = row.changeSysID {
+            // Only identity is stored; the next read fills in the rest.
+            task.change = ChangeSnapshot(sysID: sysID, number: number, state: .new, approval: .notRequested,
+                                         type: ChangeType(rawValue: row.changeTypeUsed ?? "") ?? .normal)
+        }
+        if let recorded = row.childIdentity {
+            task.identity = ChildIdentity(recorded: recorded)
+        } else if let pid = row.childPID, pid > 1 {
+            task.identity = ChildIdentity.legacy(pid: pid)  // written by a version that kept the pid only
+        }
+    }
+}
+
+extension ChildIdentity {
+    /// A row written by a version that kept only the pid: the process is trusted as that version did, when it
+    /// still leads its own group; otherwise nothing is known of it.
+    static func legacy(pid: Int32) -> ChildIdentity? {
+        guard getpgid(pid) == pid else { return nil }
+        return ChildIdentity.of(pid: pid)
     }
 }

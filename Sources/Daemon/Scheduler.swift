@@ -1,44 +1,52 @@
 import ChangegateConfig
 import Foundation
 import Logging
+import QueueContract
 import QueueStore
 import ServiceLifecycle
-import ServiceNowModel
-import QueueContract
 import StateMachine
 import Synchronization
 import Systemd
 
 /// The scheduler: one loop that takes queue rows through the state machine.
 ///
-/// Each pass drains the results of child tasks, takes new rows and cancel requests, decides every transition with
-/// the pure `StateMachine`, writes them in one transaction, and only then starts the effects they call for.
-/// Slow work (ServiceNow calls, deploy commands) runs in child tasks of the loop's task group and reports back
-/// through the `Inbox`, so a slow instance never stalls intake and the watchdog sees the loop's real progress.
+/// The loop sleeps until something happens — a result of its child tasks, a database change a producer made,
+/// or the earliest deadline (a window end, a timeout, a poll) — then decides what arrived with
+/// `StateMachine.decide`, writes the decisions in one transaction, and only then starts the effects they ask
+/// for. Slow work (ServiceNow calls, deploy commands) runs in child tasks of the loop's task group and reports
+/// back through the `Inbox`, so a slow instance never stalls intake and the watchdog sees the loop's progress.
 public final class Scheduler: Service, Sendable {
     let store: QueueStore
     let configuration: Mutex<ChangegateConfiguration>
-    let connections: Connections
+    let services: [String: any ChangeService]
     let heartbeat: ProgressHeartbeat
     let notifier: SystemdNotifier
     let logger: Logger
+    let clock: any SchedulerClock
     let instanceID: String
     let inbox = Inbox()
-    let output = OutputBuffer()
+    let output: OutputBuffer
     let shutdown = Mutex(false)
     let daemonEnvironment: [String: String]
+    /// How new rows are noticed: a watcher of the database file, and a slow poll beside it.
+    let databaseChanges: @Sendable () -> AsyncStream<Void>
 
-    public init(store: QueueStore, configuration: ChangegateConfiguration, connections: Connections,
+    public init(store: QueueStore, configuration: ChangegateConfiguration, services: [String: any ChangeService],
                 heartbeat: ProgressHeartbeat, notifier: SystemdNotifier, logger: Logger,
+                clock: any SchedulerClock = SystemClock(),
+                databaseChanges: @escaping @Sendable () -> AsyncStream<Void>,
                 daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.store = store
         self.configuration = Mutex(configuration)
-        self.connections = connections
+        self.services = services
         self.heartbeat = heartbeat
         self.notifier = notifier
         self.logger = logger
+        self.clock = clock
         self.instanceID = try store.instanceID()
         self.daemonEnvironment = daemonEnvironment
+        self.databaseChanges = databaseChanges
+        self.output = OutputBuffer(inbox: inbox)
     }
 
     var config: ChangegateConfiguration { configuration.withLock { $0 } }
@@ -46,56 +54,73 @@ public final class Scheduler: Service, Sendable {
     /// Swaps in a reloaded configuration (SIGHUP). Tasks already running keep the settings they started with.
     public func reload(_ new: ChangegateConfiguration) {
         configuration.withLock { $0 = new }
+        inbox.post(.databaseChanged)  // look at the queue with the new projects
     }
 
     public func run() async throws {
-        var loop = LoopState()
-        try await withGracefulShutdownHandler {
+        await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
-                recover(&loop)
+                let changes = databaseChanges()
+                let inbox = self.inbox
+                group.addTask {
+                    for await _ in changes { inbox.post(.databaseChanged) }
+                }
+                var loop = LoopState()
+                await recover(&loop, group: &group)
                 loop.lastStatus = statusLine(loop)
                 _ = notifier.ready(status: loop.lastStatus)
                 logger.notice("changegate is ready", metadata: ["message_id": MessageID.daemonStarted.metadataValue,
                                                                  "database": .string(store.path)])
-                var drainStarted: ContinuousClock.Instant?
                 while true {
-                    let stopping = shutdown.withLock { $0 }
-                    if stopping, drainStarted == nil {
-                        drainStarted = .now
-                        loop.draining = true
-                        _ = notifier.stopping(status: "stopping: draining \(loop.count(.executing)) running deployment(s)")
-                        logger.notice("Stopping: draining running deployments", metadata: ["message_id": MessageID.daemonStopping.metadataValue])
-                    }
-                    if let started = drainStarted {
+                    if shutdown.withLock({ $0 }), !loop.draining { startDrain(&loop) }
+                    if loop.draining {
                         if !loop.hasWorkInFlight { break }
-                        drainStep(&loop, since: started)
+                        drainStep(&loop)
                     }
                     await hangIfTestTriggerExists()
                     heartbeat.beat()
-                    let busy = pass(&loop, group: &group)
-                    // Work begets work: after a busy pass look again at once; when idle, wait the intake interval,
-                    // but beat well within WatchdogSec= whatever intake_interval says.
-                    try? await Task.sleep(for: busy ? .milliseconds(1) : min(config.daemon.intakeInterval, idleCap))
+                    await step(&loop, group: &group)
+                    if loop.draining && !loop.hasWorkInFlight { continue }  // done: leave without waiting
+                    await inbox.wait(until: nextWake(loop), clock: clock)
                 }
-                flushOutput(loop.tasks)
+                await flushOutput(loop)
+                group.cancelAll()  // the database watcher
             }
         } onGracefulShutdown: {
             self.shutdown.withLock { $0 = true }
+            self.inbox.post(.wake)
         }
         logger.notice("changegate stopped")
     }
 
-    /// While draining: extend systemd's stop timeout; past the drain timeout stop what still runs.
-    func drainStep(_ loop: inout LoopState, since started: ContinuousClock.Instant) {
-        let elapsed = ContinuousClock.now - started
-        if elapsed > config.daemon.drainTimeout {
-            for (id, task) in loop.tasks where task.state == .executing && task.stop?.isFired == false {
-                loop.tasks[id]?.abort = .shutdownInterrupted
-                task.stop?.fire()
-            }
+    /// The earliest time the loop must look again without being told: a deadline, a poll, or the idle cap.
+    func nextWake(_ loop: LoopState) -> Date {
+        let now = clock.now()
+        if !loop.followUps.isEmpty || loop.intakeNow { return now }
+        var wake = now.addingTimeInterval(idleCap.seconds)
+        if let d = loop.deadlines.next { wake = min(wake, d) }
+        if let p = loop.nextPollDue { wake = min(wake, p) }
+        if let r = loop.storageRetryAt { wake = min(wake, r) }
+        if loop.draining { wake = min(wake, now.addingTimeInterval(1)) }
+        return wake
+    }
+
+    func startDrain(_ loop: inout LoopState) {
+        loop.draining = true
+        loop.drainStarted = clock.now()
+        _ = notifier.stopping(status: "stopping: draining \(loop.count(.executing)) running deployment(s)")
+        logger.notice("Stopping: draining running deployments", metadata: ["message_id": MessageID.daemonStopping.metadataValue])
+    }
+
+    /// While draining: extend systemd's stop timeout; past the drain timeout the state machine stops what runs.
+    func drainStep(_ loop: inout LoopState) {
+        let now = clock.now()
+        if let started = loop.drainStarted, now.timeIntervalSince(started) > config.daemon.drainTimeout.seconds, !loop.drainTimedOut {
+            loop.drainTimedOut = true
+            for (id, task) in loop.tasks where task.state == .executing { loop.followUps.append((id, .drainTimedOut)) }
         }
-        if loop.lastExtend.map({ ContinuousClock.now - $0 > .seconds(5) }) ?? true {
-            loop.lastExtend = .now
+        if loop.lastExtend.map({ now.timeIntervalSince($0) > 5 }) ?? true {
+            loop.lastExtend = now
             _ = notifier.extendTimeout(.seconds(30))
         }
     }
@@ -114,29 +139,11 @@ public final class Scheduler: Service, Sendable {
 
     func statusLine(_ loop: LoopState) -> String {
         let waiting = loop.count(.awaitingApproval) + loop.count(.implementCheck)
-        return (loop.draining ? "stopping: " : "") + "\(waiting) awaiting approval, \(loop.count(.executing)) executing, \(loop.count(.creatingChange)) creating change, \(loop.queuedBacklog) queued"
+        return (loop.draining ? "stopping: " : "") + "\(waiting) awaiting approval, \(loop.count(.executing)) executing, "
+            + "\(loop.count(.creatingChange)) creating change, \(loop.count(.queued) + loop.notBeforeIDs.count) queued"
     }
 }
 
-/// The loop's own state; only the loop touches it.
-struct LoopState {
-    var tasks: [Int64: ActiveTask] = [:]
-    /// Effects of the last committed pass, started after the write.
-    var pendingEffects: [(Int64, Effect)] = []
-    var pollsInFlight: Set<String> = []
-    var nextPoll: [String: Date] = [:]
-    var queuedBacklog = 0
-    var draining = false
-    var lastStatus = ""
-    var lastExtend: ContinuousClock.Instant?
-    var lastStorageError: Date?
-    var lastIntegrationError: [String: (String, Date)] = [:]
-
-    func count(_ state: TaskState) -> Int { tasks.values.reduce(0) { $0 + ($1.state == state ? 1 : 0) } }
-
-    var hasWorkInFlight: Bool { tasks.values.contains { $0.state == .executing || $0.busy || $0.state == .completing } }
-
-    func running(slot: String) -> Int {
-        tasks.values.reduce(0) { $0 + ($1.state == .executing && $1.slotKey == slot ? 1 : 0) }
-    }
+extension Duration {
+    var seconds: Double { Double(components.seconds) + Double(components.attoseconds) / 1e18 }
 }

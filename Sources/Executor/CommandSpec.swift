@@ -36,12 +36,6 @@ public enum Termination: Sendable, Equatable, CustomStringConvertible {
 
 public enum ChildStream: String, Sendable { case stdout, stderr }
 
-/// Something the child did, in order.
-public enum ChildEvent: Sendable, Equatable {
-    case output(ChildStream, String)
-    case exit(Termination)
-}
-
 public enum ExecutorError: Error, Sendable, CustomStringConvertible {
     case commandNotFound(String)
     case spawnFailed(command: String, reason: String)

@@ -1,111 +1,91 @@
-import Foundation
-import Synchronization
-
-/// Lets another part of the daemon ask a running deployment to stop (change left Implement, cancel, shutdown).
-public final class StopTrigger: Sendable {
-    private struct State {
-        var fired = false
-        var nextID: UInt64 = 0
-        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
-    }
-    private let state = Mutex(State())
-
-    public init() {}
-
-    public func fire() {
-        let waiters = state.withLock { s -> [CheckedContinuation<Void, Never>] in
-            guard !s.fired else { return [] }
-            s.fired = true
-            defer { s.waiters = [:] }
-            return Array(s.waiters.values)
-        }
-        waiters.forEach { $0.resume() }
-    }
-
-    public var isFired: Bool { state.withLock { $0.fired } }
-
-    /// Returns once `fire()` was called (at once if it already was), or when the calling task is cancelled.
-    func wait() async {
-        let id = state.withLock { s -> UInt64 in s.nextID += 1; return s.nextID }
-        await withTaskCancellationHandler {
-            await withCheckedContinuation { (c: CheckedContinuation<Void, Never>) in
-                let resumeNow = state.withLock { s -> Bool in
-                    if s.fired || Task.isCancelled { return true }
-                    s.waiters[id] = c
-                    return false
-                }
-                if resumeNow { c.resume() }
-            }
-        } onCancel: {
-            state.withLock { $0.waiters.removeValue(forKey: id) }?.resume()
-        }
-    }
-}
-
-/// Why a run was stopped; set once by the watcher.
-private final class StopReason: Sendable {
-    let value = Mutex<(timedOut: Bool, stopped: Bool)>((false, false))
-}
+import Subprocess
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// How a guarded run ended.
 public struct RunResult: Sendable, Equatable {
     public var termination: Termination
     /// The run went past its timeout and was stopped.
     public var timedOut: Bool
-    /// The run was stopped through its `StopTrigger`.
+    /// The run was stopped through its `StopTrigger` or by cancelling the calling task.
     public var stopped: Bool
     public var duration: Duration
+    /// The command was let past the guard. When false it never ran: the guard exited (125) or was stopped.
+    public var released: Bool
 }
 
 public enum GuardedRun {
-    /// Runs `spec` to the end, passing each output line to `onOutput`.
-    /// On timeout or `stop.fire()`: SIGTERM to the process group, SIGKILL after `killGrace`.
+    /// Spawns `spec` behind the guard, then awaits `onSpawn(identity)`. Only if it returns true is the command
+    /// released (the caller returns true after it durably recorded the identity). If it returns false, or the
+    /// calling task is cancelled (or `stop` fired) before that, the guard is stopped and the command never runs
+    /// (`RunResult.released == false`).
+    /// After release: output lines go to `onOutput`; on timeout or `stop.fire()` or task cancellation: SIGTERM to
+    /// the group, SIGKILL after `killGrace`, and the call returns only once the child has exited (reaped).
     public static func run(_ spec: CommandSpec, timeout: Duration?, killGrace: Duration, stop: StopTrigger,
-                           onStart: @Sendable (pid_t) -> Void = { _ in },
+                           onSpawn: @Sendable (ChildIdentity) async -> Bool,
                            onOutput: @Sendable @escaping (ChildStream, String) -> Void) async throws(ExecutorError) -> RunResult {
+        guard let command = spec.arguments.first, !command.isEmpty else { throw .emptyCommand }
+        // Resolved here, in the child's PATH, so a missing command is a typed error rather than the guard's exit 127.
+        let path = try resolve(command, path: spec.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin")
+        _ = ignoreBrokenPipes
+        let teardown: [TeardownStep] = [.gracefulShutDown(toProcessGroup: true, allowedDurationToNextStep: killGrace)]
+        var options = PlatformOptions()
+        options.processGroupID = 0  // pgid = pid: signals reach the tools the command starts
+        options.teardownSequence = teardown  // what subprocess does when the calling task is cancelled
+        let environment = Environment.custom(Dictionary(uniqueKeysWithValues: spec.environment.compactMap { key, value in
+            Environment.Key(rawValue: key).map { ($0, value) }
+        }))
         let clock = ContinuousClock()
         let started = clock.now
-        let child = try ChildProcess.spawn(spec)
-        onStart(child.pid)
-        let reasons = StopReason()
-        let termination = await withTaskGroup(of: Termination?.self) { group in
-            group.addTask {
-                for await event in child.events {
-                    switch event {
-                    case .output(let stream, let line): onOutput(stream, line)
-                    case .exit(let t): return t
-                    }
-                }
-                return .signaled(SIGKILL)
+        let outcome: Supervision.Outcome
+        let status: TerminationStatus
+        do {
+            // Subprocess gives the child an empty signal mask and default dispositions and closes every other
+            // descriptor in it, so the guard's pipe reaches no other child.
+            let result = try await Subprocess.run(
+                .path("/bin/sh"), arguments: Arguments(["-c", guardScript, "changegate-guard", path] + spec.arguments.dropFirst()),
+                environment: environment, workingDirectory: spec.workingDirectory.map { .init($0) },
+                platformOptions: options, input: .inputWriter, output: .sequence, error: .sequence
+            ) { execution in
+                await Supervision(execution: execution, timeout: timeout, teardown: teardown, stop: stop)
+                    .run(onSpawn: onSpawn, onOutput: onOutput)
             }
-            group.addTask {
-                // Whichever comes first: the timeout or a stop request. Cancelled when the child exits.
-                let timedOut = await withTaskGroup(of: Bool.self) { race in
-                    if let timeout {
-                        race.addTask { (try? await Task.sleep(for: timeout)) != nil }
-                    }
-                    race.addTask { await stop.wait(); return false }
-                    let first = await race.next() ?? false
-                    race.cancelAll()
-                    return first
-                }
-                guard !Task.isCancelled else { return nil }
-                reasons.value.withLock { $0 = (timedOut, !timedOut) }
-                child.signalGroup(SIGTERM)
-                try? await Task.sleep(for: killGrace)
-                if !Task.isCancelled { child.signalGroup(SIGKILL) }
-                return nil
-            }
-            var result: Termination = .signaled(SIGKILL)
-            while let value = await group.next() {
-                if let t = value {
-                    result = t
-                    group.cancelAll()
-                }
-            }
-            return result
+            status = result.terminationStatus
+            outcome = result.closureResult
+        } catch {
+            throw .spawnFailed(command: command, reason: "\(error)")
         }
-        let (timedOut, stopped) = reasons.value.withLock { $0 }
-        return RunResult(termination: termination, timedOut: timedOut, stopped: stopped, duration: clock.now - started)
+        if let pid = outcome.unreadableIdentity {
+            throw .spawnFailed(command: command,
+                               reason: "could not read /proc/\(pid)/stat to record the child (is /proc mounted?); it was not run")
+        }
+        let termination: Termination = switch status {
+        case .exited(let code): .exited(code)
+        case .signaled(let signal): .signaled(signal)
+        }
+        return RunResult(termination: termination, timedOut: outcome.timedOut, stopped: outcome.stopped,
+                         duration: clock.now - started, released: outcome.released)
+    }
+
+    /// The holder: waits for one line `go` on its stdin pipe, then becomes the command (same pid, same group) with
+    /// stdin from /dev/null; on EOF or anything else it exits 125 without running it. dash starts in about a
+    /// millisecond, which keeps no-op deployments fast.
+    static let guardScript = #"IFS= read -r go && [ "$go" = go ] && exec "$@" </dev/null; exit 125"#
+
+    /// Writing `go` to a guard that was killed meanwhile must be an error, not a SIGPIPE that ends the daemon.
+    /// Children do not inherit this: subprocess resets every signal to its default in them.
+    private static let ignoreBrokenPipes: Void = { _ = signal(SIGPIPE, SIG_IGN) }()
+
+    static func resolve(_ command: String, path: String) throws(ExecutorError) -> String {
+        if command.contains("/") {
+            guard access(command, X_OK) == 0 else { throw .commandNotFound(command) }
+            return command
+        }
+        for dir in path.split(separator: ":") where !dir.isEmpty {
+            let candidate = "\(dir)/\(command)"
+            if access(candidate, X_OK) == 0 { return candidate }
+        }
+        throw .commandNotFound(command)
     }
 }

@@ -40,9 +40,11 @@ public struct DeploymentRequest: Sendable, Equatable {
     public var variables: [String: String]
     /// `normal` or `emergency`, used when a change is created.
     public var emergency: Bool
+    /// The deployment may not start before this time (`not_before`).
+    public var notBefore: Date?
 
     public init(project: String, environment: String, release: String, changeNumber: String? = nil,
-                requestedBy: String? = nil, variables: [String: String] = [:], emergency: Bool = false) {
+                requestedBy: String? = nil, variables: [String: String] = [:], emergency: Bool = false, notBefore: Date? = nil) {
         self.project = project
         self.environment = environment
         self.release = release
@@ -50,6 +52,7 @@ public struct DeploymentRequest: Sendable, Equatable {
         self.requestedBy = requestedBy
         self.variables = variables
         self.emergency = emergency
+        self.notBefore = notBefore
     }
 }
 
@@ -70,7 +73,7 @@ public enum RequestLimits {
 public enum RequestValidation {
     /// Checks a row against the contract and the configured projects and environments.
     /// The error string names the column and what is wrong, for the `reason` column.
-    public static func validate(_ raw: RawRequest, isKnownProject: (String) -> Bool,
+    public static func validate(_ raw: RawRequest, notBefore: String? = nil, isKnownProject: (String) -> Bool,
                                 isKnownEnvironment: (String) -> Bool) -> Result<DeploymentRequest, ValidationError> {
         do {
             let project = try requiredName(raw.project, column: "project")
@@ -96,12 +99,20 @@ public enum RequestValidation {
             }
             return .success(DeploymentRequest(project: project, environment: environment, release: release,
                                               changeNumber: changeNumber, requestedBy: requestedBy,
-                                              variables: variables, emergency: emergency))
+                                              variables: variables, emergency: emergency, notBefore: try parseNotBefore(notBefore)))
         } catch let error as ValidationError {
             return .failure(error)
         } catch {
             return .failure(ValidationError("\(error)"))
         }
+    }
+
+    /// `not_before`: empty or a UTC ISO-8601 time.
+    static func parseNotBefore(_ text: String?) throws -> Date? {
+        guard let text, !text.isEmpty else { return nil }
+        if let d = try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text) { return d }
+        if let d = try? Date.ISO8601FormatStyle().parse(text) { return d }
+        throw ValidationError("not_before: \"\(text.prefix(60))\" is not a UTC ISO-8601 time such as 2026-11-29T14:00:00Z")
     }
 
     static func requiredName(_ value: RawValue, column: String) throws -> String {

@@ -4,31 +4,6 @@ import GRDB
 import QueueContract
 
 extension QueueStore {
-    /// Rows producers have inserted and the daemon has not taken yet, oldest first.
-    public func queued(limit: Int = 500) throws(QueueStoreError) -> [TaskRecord] {
-        try read { db in
-            try TaskRecord.fetchAll(db, sql: "SELECT \(TaskRecord.selection) FROM deployments WHERE state = 'queued' ORDER BY id LIMIT ?", arguments: [limit])
-        }
-    }
-
-    /// Rows between queued and terminal, for start-up recovery.
-    public func active() throws(QueueStoreError) -> [TaskRecord] {
-        try read { db in
-            try TaskRecord.fetchAll(db, sql: """
-                SELECT \(TaskRecord.selection) FROM deployments WHERE state NOT IN ('queued','succeeded','failed','cancelled') ORDER BY id
-                """)
-        }
-    }
-
-    /// Unfinished rows whose cancellation was asked for (by `changegate cancel` or a tool setting the column).
-    public func cancelRequested() throws(QueueStoreError) -> [Int64] {
-        try read { db in
-            try Int64.fetchAll(db, sql: """
-                SELECT id FROM deployments WHERE cancel_requested <> 0 AND state NOT IN ('succeeded','failed','cancelled')
-                """)
-        }
-    }
-
     public func task(_ id: Int64) throws(QueueStoreError) -> TaskRecord {
         let record = try read { db in try TaskRecord.fetchOne(db, sql: "SELECT \(TaskRecord.selection) FROM deployments WHERE id = ?", arguments: [id]) }
         guard let record else { throw .notFound(id: id) }
@@ -70,26 +45,28 @@ extension QueueStore {
     public func apply(_ changes: [(Int64, TaskChange)], at now: Date = Date()) throws(QueueStoreError) {
         guard !changes.isEmpty else { return }
         let stamp = Timestamp.format(now)
-        try write { db in
-            // Read inside the write transaction: no other writer can slip a record in between.
-            var head = try Self.auditHead(db)
-            for (id, change) in changes {
-                let assignments = change.assignments
-                if !assignments.isEmpty {
-                    let set = assignments.map { "\($0.0) = ?" }.joined(separator: ", ")
-                    var arguments = StatementArguments(assignments.map { $0.1.flatMap { $0 as? any DatabaseValueConvertible } })
-                    arguments += [stamp, id]
-                    try db.execute(sql: "UPDATE deployments SET \(set), updated_at = ? WHERE id = ?", arguments: arguments)
-                }
-                for line in change.events {
-                    try db.execute(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, 'event', ?)",
-                                   arguments: [id, stamp, line])
-                }
-                for event in change.audit {
-                    let record = AuditChain.record(after: head, taskID: id, at: stamp, event)
-                    try Self.insert(record, db)
-                    head = AuditHead(seq: record.seq, hash: record.hash)
-                }
+        try write { db in try Self.apply(changes, stamp: stamp, db) }
+    }
+
+    static func apply(_ changes: [(Int64, TaskChange)], stamp: String, _ db: Database) throws {
+        // Read inside the write transaction: no other writer can slip a record in between.
+        var head = try auditHead(db)
+        for (id, change) in changes {
+            let assignments = change.assignments
+            if !assignments.isEmpty {
+                let set = assignments.map { "\($0.0) = ?" }.joined(separator: ", ")
+                var arguments = StatementArguments(assignments.map { $0.1.flatMap { $0 as? any DatabaseValueConvertible } })
+                arguments += [stamp, id]
+                try db.execute(sql: "UPDATE deployments SET \(set), updated_at = ? WHERE id = ?", arguments: arguments)
+            }
+            for line in change.events {
+                try db.execute(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, 'event', ?)",
+                               arguments: [id, stamp, line])
+            }
+            for event in change.audit {
+                let record = AuditChain.record(after: head, taskID: id, at: stamp, event)
+                try insert(record, db)
+                head = AuditHead(seq: record.seq, hash: record.hash)
             }
         }
     }
@@ -97,11 +74,13 @@ extension QueueStore {
     /// Appends output lines (stdout/stderr of the deploy command) in one transaction.
     public func appendLog(_ lines: [LogLine]) throws(QueueStoreError) {
         guard !lines.isEmpty else { return }
-        try write { db in
-            for line in lines {
-                try db.execute(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, ?, ?)",
-                               arguments: [line.taskID, Timestamp.format(line.at), line.stream.rawValue, line.text])
-            }
+        try write { db in try Self.appendLog(lines, db) }
+    }
+
+    static func appendLog(_ lines: [LogLine], _ db: Database) throws {
+        for line in lines {
+            try db.execute(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, ?, ?)",
+                           arguments: [line.taskID, Timestamp.format(line.at), line.stream.rawValue, line.text])
         }
     }
 
@@ -144,23 +123,15 @@ extension QueueStore {
         }
     }
 
-    /// Other tasks that still may deploy under change `number` (a change is closed only when none does).
-    /// Tasks already completing do not count: their run is over, and two finishing together must not
-    /// each wait for the other (the change would stay open).
-    public func otherActiveTasks(usingChange number: String, excluding id: Int64) throws(QueueStoreError) -> [Int64] {
-        try read { db in
-            try Int64.fetchAll(db, sql: """
-                SELECT id FROM deployments WHERE change_number = ? AND id <> ? AND state NOT IN ('completing','succeeded','failed','cancelled')
-                """, arguments: [number, id])
-        }
+    public func recordIntegrationError(connection: String, taskID: Int64?, message: String, at now: Date = Date()) throws(QueueStoreError) {
+        try write { db in try Self.recordIntegrationError(connection: connection, taskID: taskID, message: message, at: now, db) }
     }
 
-    public func recordIntegrationError(connection: String, taskID: Int64?, message: String, at now: Date = Date()) throws(QueueStoreError) {
-        try write { db in
-            try db.execute(sql: "INSERT INTO integration_errors (at, connection, task_id, message) VALUES (?, ?, ?, ?)",
-                           arguments: [Timestamp.format(now), connection, taskID, message])
-            try db.execute(sql: "DELETE FROM integration_errors WHERE id <= (SELECT max(id) - 1000 FROM integration_errors)")
-        }
+    /// Keeps the newest 1,000.
+    static func recordIntegrationError(connection: String, taskID: Int64?, message: String, at now: Date, _ db: Database) throws {
+        try db.execute(sql: "INSERT INTO integration_errors (at, connection, task_id, message) VALUES (?, ?, ?, ?)",
+                       arguments: [Timestamp.format(now), connection, taskID, message])
+        try db.execute(sql: "DELETE FROM integration_errors WHERE id <= (SELECT max(id) - 1000 FROM integration_errors)")
     }
 
     public func recentIntegrationErrors(limit: Int = 5) throws(QueueStoreError) -> [(at: Date, connection: String, taskID: Int64?, message: String)] {

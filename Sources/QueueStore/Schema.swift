@@ -3,7 +3,7 @@ import GRDB
 
 /// The queue contract's schema. Migrations only ever add: producers and readers are written against it.
 enum Schema {
-    static let currentVersion = "v3"
+    static let currentVersion = "v4"
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -90,6 +90,16 @@ enum Schema {
                     WHEN NEW.seq IS NOT (SELECT coalesce(max(seq), 0) + 1 FROM audit_log)
                       OR NEW.prev_hash IS NOT coalesce((SELECT hash FROM audit_log WHERE seq = NEW.seq - 1), '\(AuditHead.genesis.hash)')
                     BEGIN SELECT RAISE(ABORT, 'changegate: audit records are appended by changegate only, each linked to the last'); END;
+                """)
+        }
+        migrator.registerMigration("v4") { db in
+            // child_identity: pid, start time and boot id of the deploy command, written before it is released,
+            // so recovery never signals a reused pid. The partial index lets the scheduler find cancel requests
+            // without reading every unfinished row.
+            try db.execute(sql: """
+                ALTER TABLE deployments ADD COLUMN child_identity TEXT;
+                CREATE INDEX deployments_cancel ON deployments(id)
+                    WHERE cancel_requested <> 0 AND state NOT IN ('succeeded','failed','cancelled');
                 """)
         }
         return migrator

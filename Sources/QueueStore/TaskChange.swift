@@ -14,6 +14,8 @@ public struct TaskChange: Sendable {
     public var correlationID: String?
     public var exitCode: Int32?
     public var childPID: Int32?
+    /// `ChildIdentity.recorded` of the deploy command (pid, start time, boot id).
+    public var childIdentity: String?
     public var waitingSince: Date?
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -24,7 +26,7 @@ public struct TaskChange: Sendable {
 
     public init(state: TaskState? = nil, outcome: Outcome? = nil, reason: String? = nil, changeNumber: String? = nil,
                 changeSysID: String? = nil, changeLink: ChangeLink? = nil, changeTypeUsed: String? = nil,
-                correlationID: String? = nil, exitCode: Int32? = nil, childPID: Int32? = nil, waitingSince: Date? = nil,
+                correlationID: String? = nil, exitCode: Int32? = nil, childPID: Int32? = nil, childIdentity: String? = nil, waitingSince: Date? = nil,
                 startedAt: Date? = nil, finishedAt: Date? = nil, events: [String] = [], audit: [AuditEvent] = []) {
         self.state = state
         self.outcome = outcome
@@ -36,6 +38,7 @@ public struct TaskChange: Sendable {
         self.correlationID = correlationID
         self.exitCode = exitCode
         self.childPID = childPID
+        self.childIdentity = childIdentity
         self.waitingSince = waitingSince
         self.startedAt = startedAt
         self.finishedAt = finishedAt
@@ -58,6 +61,7 @@ public struct TaskChange: Sendable {
         if let correlationID { a.append(("correlation_id", correlationID)) }
         if let exitCode { a.append(("exit_code", Int64(exitCode))) }
         if let childPID { a.append(("child_pid", Int64(childPID))) }
+        if let childIdentity { a.append(("child_identity", childIdentity)) }
         if let waitingSince { a.append(("waiting_since", Timestamp.format(waitingSince))) }
         if let startedAt { a.append(("started_at", Timestamp.format(startedAt))) }
         if let finishedAt { a.append(("finished_at", Timestamp.format(finishedAt))) }

@@ -17,6 +17,7 @@ public struct TaskRecord: Sendable, Equatable, Identifiable {
     public var correlationID: String?
     public var exitCode: Int32?
     public var childPID: Int32?
+    public var childIdentity: String?
     public var changeTypeUsed: String?
     public var cancelRequested: Bool
     public var createdAt: Date?
@@ -54,6 +55,7 @@ extension TaskRecord: FetchableRecord {
         correlationID = Self.text(row, "correlation_id")
         exitCode = (row["exit_code"] as Int64?).map { Int32(truncatingIfNeeded: $0) }
         childPID = (row["child_pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }
+        childIdentity = row.hasColumn("child_identity") ? Self.text(row, "child_identity") : nil
         changeTypeUsed = Self.text(row, "change_type_used")
         cancelRequested = (row["cancel_requested"] as Int64? ?? 0) != 0
         createdAt = Self.text(row, "created_at").flatMap(Timestamp.parse)

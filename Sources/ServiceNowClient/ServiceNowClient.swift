@@ -29,7 +29,8 @@ public final class ServiceNowClient: Sendable {
         }
     }
 
-    var name: String { configuration.name }
+    /// The connection's name in the config.
+    public var name: String { configuration.name }
 
     /// Token requests made so far (diagnostics and tests).
     public var tokenRequestCount: Int {

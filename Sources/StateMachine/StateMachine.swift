@@ -3,121 +3,133 @@ import QueueContract
 import ServiceNowModel
 
 /// The change-gated state machine: a pure function from (task, input, clock) to the next state and effects.
-/// It does no I/O; the daemon performs the effects and feeds results back as inputs.
+/// It is the only place a task's state changes. It does no I/O; the daemon performs the effects and feeds
+/// their results back as inputs. An input that does not apply to the state changes nothing.
 public enum StateMachine {
     public static func decide(_ task: TaskView, _ input: Input, now: Date, policy: Policy = Policy()) -> Transition {
         if task.state.isTerminal { return .stay(task.state) }
-        if task.cancelRequested, let cancel = cancellation(task, input) { return cancel }
+        if input == .cancelRequested { return cancellation(task) }
+        // A row that no longer fits the configuration ends at once; a running one is stopped by recovery first.
+        if case .invalid(let reason) = input, task.state != .executing { return .fail(.invalidRequest, reason) }
+        switch task.state {
+        case .queued: return queued(task, input, now: now)
+        case .creatingChange: return creatingChange(task, input, now: now, policy: policy)
+        case .awaitingApproval: return awaitingApproval(task, input, now: now, policy: policy)
+        case .implementCheck: return implementCheck(task, input, now: now, policy: policy)
+        case .executing: return executing(task, input, now: now)
+        case .completing: return completing(task, input)
+        case .succeeded, .failed, .cancelled: return .stay(task.state)
+        }
+    }
 
-        switch (task.state, input) {
-        case (.queued, .invalid(let reason)):
-            return .fail(.invalidRequest, reason)
-        case (.queued, .accepted(let slot)):
+    static func queued(_ task: TaskView, _ input: Input, now: Date) -> Transition {
+        switch input {
+        case .accepted, .tick:
+            if task.cancelRequested { return .fail(.cancelled, "Cancelled while queued") }
+            if let at = task.notBefore, at > now { return .stay(.queued) }  // its deadline brings it back
             if task.changeControlled { return Transition(next: .creatingChange, effects: [.resolveChange]) }
-            return slot ? Transition(next: .executing, effects: [.startDeployment]) : .stay(.queued)
+            return .stay(.queued, [.requestSlot])
+        case .slotGranted:
+            return Transition(next: .executing, effects: [.startDeployment])
+        default:
+            return .stay(.queued)
+        }
+    }
 
-        case (.creatingChange, .changeResolved(let change, _)):
+    static func creatingChange(_ task: TaskView, _ input: Input, now: Date, policy: Policy) -> Transition {
+        switch input {
+        case .changeResolved(let change, _):
             return afterApprovalCheck(task, change, rejectionComment: nil, now: now, policy: policy)
-        case (.creatingChange, .changeResolutionFailed(let outcome, let reason)):
-            return .fail(outcome, reason)
+        case .changeResolutionFailed(let outcome, let reason):
+            return task.changeNumber == nil ? .fail(outcome, reason) : .finish(outcome, reason)
+        case .serviceNowFailed(let reason, transient: true):
+            return .stay(.creatingChange, [.retry(after: policy.retryDelay)], note: "ServiceNow is not answering well, will retry: \(reason)")
+        case .serviceNowFailed(let reason, transient: false):
+            return .fail(.servicenowError, reason)
+        case .retryDue, .recovered:
+            // After a restart the create may have happened: the resolver looks for our correlation id first.
+            return .stay(.creatingChange, [.resolveChange])
+        default:
+            return .stay(.creatingChange)
+        }
+    }
 
-        case (.awaitingApproval, .changeStatus(let change, let comment)):
+    static func awaitingApproval(_ task: TaskView, _ input: Input, now: Date, policy: Policy) -> Transition {
+        switch input {
+        case .changeStatus(let change):
+            if change.approval == .rejected { return .stay(.awaitingApproval, [.fetchRejectionComment]) }
+            return afterApprovalCheck(task, change, rejectionComment: nil, now: now, policy: policy)
+        case .rejectionDetails(let change, let comment):
             return afterApprovalCheck(task, change, rejectionComment: comment, now: now, policy: policy)
+        case .tick:
+            // The last copy is re-judged against the clock: planned start reached, window passed, timeout.
+            guard let change = task.change else { return .stay(.awaitingApproval) }
+            return afterApprovalCheck(task, change, rejectionComment: nil, now: now, policy: policy)
+        case .changeVanished(let reason), .serviceNowFailed(let reason, transient: false):
+            return .finish(.servicenowError, reason)
+        default:
+            return .stay(.awaitingApproval)  // transient failures: the next poll tries again
+        }
+    }
 
-        case (.implementCheck, .freshStatus(let change, let slot)):
+    /// implement_check: waits for a slot, then reads the change once more before the deploy starts.
+    static func implementCheck(_ task: TaskView, _ input: Input, now: Date, policy: Policy) -> Transition {
+        switch input {
+        case .slotGranted:
+            return .stay(.implementCheck, [.freshChangeRead])
+        case .recovered:
+            return .stay(.implementCheck, [.requestSlot])
+        case .freshStatus(let change):
             let t = afterApprovalCheck(task, change, rejectionComment: nil, now: now, policy: policy)
-            guard t.next == .implementCheck else { return t }
-            return slot ? Transition(next: .executing, effects: [.startDeployment]) : .stay(.implementCheck)
+            return t.next == .implementCheck ? Transition(next: .executing, effects: [.startDeployment]) : t
+        case .changeStatus(let change), .rejectionDetails(let change, _):
+            // Watched while it waits for a slot: anything but "still fine" takes it out of implement_check.
+            if change.approval == .rejected, case .changeStatus = input { return .stay(.implementCheck, [.fetchRejectionComment]) }
+            var comment: String?
+            if case .rejectionDetails(_, let c) = input { comment = c }
+            let t = afterApprovalCheck(task, change, rejectionComment: comment, now: now, policy: policy)
+            return t.next == .implementCheck ? .stay(.implementCheck) : t
+        case .tick:
+            guard let change = task.change else { return .stay(.implementCheck) }
+            let t = afterApprovalCheck(task, change, rejectionComment: nil, now: now, policy: policy)
+            return t.next == .implementCheck ? .stay(.implementCheck) : t
+        case .serviceNowFailed(let reason, transient: true):
+            return .stay(.implementCheck, [.retry(after: policy.retryDelay)], note: "the fresh read failed, will retry: \(reason)")
+        case .retryDue:
+            return .stay(.implementCheck, [.freshChangeRead])
+        case .changeVanished(let reason), .serviceNowFailed(let reason, transient: false):
+            return .finish(.servicenowError, reason)
+        default:
+            return .stay(.implementCheck)
+        }
+    }
 
-        case (.executing, .changeStatus(let change, _)):
-            if change.state != .implement {
-                return Transition(next: .executing, effects: [.stopDeployment(.changeLeftImplement(change.state))])
-            }
-            if let end = change.plannedEnd, now >= end {
-                return Transition(next: .executing, effects: [.stopDeployment(.windowClosed)])
-            }
-            return .stay(.executing)
-        case (.executing, .childExited(let code, let abort)):
-            return afterExit(task, exitCode: code, abortedFor: abort)
-
-        case (.completing, .completed):
+    static func completing(_ task: TaskView, _ input: Input) -> Transition {
+        switch input {
+        case .completed:
             let outcome = task.outcome ?? .interrupted
             if outcome.isSuccess { return Transition(next: .succeeded, outcome: outcome) }
             return Transition(next: outcome == .cancelled ? .cancelled : .failed, outcome: outcome)
-
-        case (.creatingChange, .serviceNowFailed(let reason)), (.awaitingApproval, .serviceNowFailed(let reason)),
-             (.implementCheck, .serviceNowFailed(let reason)):
-            return task.changeNumber == nil ? .fail(.servicenowError, reason) : .finish(.servicenowError, reason)
-
+        case .recovered, .retryDue:
+            return .stay(.completing, [.complete(outcome: task.outcome ?? .interrupted)])
         default:
-            // An input that does not apply to the state (e.g. a stale poll result) changes nothing.
-            return .stay(task.state)
-        }
-    }
-
-    /// The approval rules shared by creating_change, awaiting_approval and implement_check.
-    /// Returns implement_check when the change allows the deployment to go ahead now.
-    static func afterApprovalCheck(_ task: TaskView, _ change: ChangeSnapshot, rejectionComment: String?,
-                                   now: Date, policy: Policy) -> Transition {
-        let number = change.number
-        if change.approval == .rejected {
-            let comment = rejectionComment.map { ": \"\($0)\"" } ?? ""
-            return .finish(.changeRejected, "Change \(number) was rejected\(comment)")
-        }
-        switch change.state {
-        case .canceled:
-            return .finish(.changeCanceled, "Change \(number) was canceled")
-        case .review, .closed:
-            return .finish(.changeClosed, "Change \(number) is in \(change.state.displayName); a deployment needs it in Implement. Use a new change.")
-        default:
-            break
-        }
-        if let end = change.plannedEnd, now >= end {
-            return .finish(.changeWindowClosed, "The planned window of \(number) ended at \(GlideDateTime.format(end)) UTC")
-        }
-        if change.state == .implement, change.plannedStart.map({ now >= $0 }) ?? true {
-            return Transition(next: .implementCheck, effects: [.freshChangeRead])
-        }
-        if let since = task.waitingSince, now >= since.addingTimeInterval(policy.approvalTimeout.timeInterval) {
-            return .finish(.approvalTimeout, "Change \(number) was not in Implement within \(policy.approvalTimeout.humanReadable) (still \(change.state.displayName))")
-        }
-        return .stay(.awaitingApproval)
-    }
-
-    static func afterExit(_ task: TaskView, exitCode: Int32, abortedFor abort: Abort?) -> Transition {
-        switch abort {
-        case .changeLeftImplement(let state)?:
-            return .finish(.changeLeftImplement, "Change \(task.changeNumber ?? "?") left Implement (now \(state.displayName)); the deployment was stopped")
-        case .windowClosed?:
-            return .finish(.changeWindowClosed, "The change window of \(task.changeNumber ?? "?") ended; the deployment was stopped")
-        case .timeout?:
-            return .finish(.deployTimeout, "The deploy command ran past the execution timeout and was stopped")
-        case .cancelled?:
-            return .finish(.cancelled, "Cancelled while deploying; the deployment was stopped")
-        case .shutdownInterrupted?:
-            return .finish(.interrupted, "The daemon stopped while the deploy command ran; it was stopped and will not be re-run")
-        case nil:
-            if exitCode == 0 {
-                return .finish(task.changeControlled ? .succeeded : .notChangeControlled,
-                               task.changeControlled ? "Deployed under change \(task.changeNumber ?? "?")" : "Deployed; the project or environment is not change controlled")
-            }
-            return .finish(.deployFailed, "The deploy command exited with status \(exitCode)")
+            return .stay(.completing)
         }
     }
 
     /// Cancellation: before the child runs it ends the task; while it runs it stops the child first.
-    static func cancellation(_ task: TaskView, _ input: Input) -> Transition? {
+    static func cancellation(_ task: TaskView) -> Transition {
         switch task.state {
-        case .queued, .creatingChange:
-            return task.changeNumber == nil ? Transition(next: .cancelled, outcome: .cancelled, reason: "Cancelled before a change was linked")
-                : .finish(.cancelled, "Cancelled before the deployment started")
-        case .awaitingApproval, .implementCheck:
+        case .queued:
+            return .fail(.cancelled, "Cancelled while queued")
+        case .creatingChange where task.changeNumber == nil:
+            return .fail(.cancelled, "Cancelled before a change was linked")
+        case .creatingChange, .awaitingApproval, .implementCheck:
             return .finish(.cancelled, "Cancelled before the deployment started")
         case .executing:
-            if case .childExited(let code, let abort) = input { return afterExit(task, exitCode: code, abortedFor: abort) }
-            return Transition(next: .executing, effects: [.stopDeployment(.cancelled)])
-        default:
-            return nil
+            return task.abort == nil ? .stay(.executing, [.stopDeployment(.cancelled)]) : .stay(.executing)
+        case .completing, .succeeded, .failed, .cancelled:
+            return .stay(task.state)
         }
     }
 }

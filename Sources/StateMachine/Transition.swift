@@ -2,57 +2,107 @@ import Foundation
 import QueueContract
 import ServiceNowModel
 
-/// What the state machine knows about a task when it decides. Built by the daemon from the queue row.
+/// What the state machine knows about a task when it decides. Built by the daemon from its copy of the row.
 public struct TaskView: Sendable, Equatable {
     public var id: Int64
     public var state: TaskState
     public var changeControlled: Bool
-    public var changeNumber: String?
+    /// The last known copy of the task's change (identity only right after a restart).
+    public var change: ChangeSnapshot?
     /// When the task started waiting for approval (for the approval timeout).
     public var waitingSince: Date?
+    /// The row's `not_before`: the deployment may not start earlier.
+    public var notBefore: Date?
     public var cancelRequested: Bool
     /// The outcome decided before `completing`.
     public var outcome: Outcome?
+    /// Set once changegate asked the running deployment to stop, and why.
+    public var abort: Abort?
+    /// Whether the deploy command's pid is durably recorded (the guard may be released, or recovery must stop it).
+    public var childRecorded: Bool
 
-    public init(id: Int64, state: TaskState, changeControlled: Bool, changeNumber: String? = nil,
-                waitingSince: Date? = nil, cancelRequested: Bool = false, outcome: Outcome? = nil) {
+    public init(id: Int64, state: TaskState, changeControlled: Bool, change: ChangeSnapshot? = nil,
+                waitingSince: Date? = nil, notBefore: Date? = nil, cancelRequested: Bool = false,
+                outcome: Outcome? = nil, abort: Abort? = nil, childRecorded: Bool = false) {
         self.id = id
-        self.outcome = outcome
         self.state = state
         self.changeControlled = changeControlled
-        self.changeNumber = changeNumber
+        self.change = change
         self.waitingSince = waitingSince
+        self.notBefore = notBefore
         self.cancelRequested = cancelRequested
+        self.outcome = outcome
+        self.abort = abort
+        self.childRecorded = childRecorded
     }
+
+    public var changeNumber: String? { change?.number }
 }
 
 /// Per-project timing rules the decisions depend on.
 public struct Policy: Sendable, Equatable {
     public var approvalTimeout: Duration
-    public init(approvalTimeout: Duration = .seconds(72 * 3600)) { self.approvalTimeout = approvalTimeout }
+    /// How long to wait before trying again after a ServiceNow failure that may pass.
+    public var retryDelay: Duration
+    public init(approvalTimeout: Duration = .seconds(72 * 3600), retryDelay: Duration = .seconds(3)) {
+        self.approvalTimeout = approvalTimeout
+        self.retryDelay = retryDelay
+    }
 }
 
-/// Something that happened, which the machine turns into the next state.
+/// Something that happened, which the machine turns into the next state and effects.
 public enum Input: Sendable, Equatable {
-    /// The row passed validation (queued only); `slotAvailable` says whether a not-controlled deployment may start now.
-    case accepted(slotAvailable: Bool)
-    /// The row failed validation: the reason names the column.
+    /// The row passed validation (queued only).
+    case accepted
+    /// The row failed validation (at intake, or after a restart against a changed config): the reason names the column.
     case invalid(reason: String)
+    /// A concurrency slot of the task's project and environment is now held by the task.
+    case slotGranted
+    /// One of the task's deadlines came (window end, approval timeout, planned start, not_before).
+    case tick
+    /// A retry the machine asked for (`Effect.retry`) is due.
+    case retryDue
+    /// `changegate cancel` or a producer set `cancel_requested`.
+    case cancelRequested
     /// The change was found or created (creating_change only).
     case changeResolved(ChangeSnapshot, ChangeLink)
     /// Finding or creating the change ended in a decision to fail.
     case changeResolutionFailed(Outcome, reason: String)
-    /// A read of the task's change (batched in awaiting_approval/executing, fresh in implement_check).
-    /// `rejectionComment` carries an approver's comment when the approval was rejected.
-    case changeStatus(ChangeSnapshot, rejectionComment: String?)
-    /// A fresh read of the change in implement_check, and whether the concurrency limit leaves room to start.
-    case freshStatus(ChangeSnapshot, slotAvailable: Bool)
-    /// The child process ended. `abortedFor` is set when changegate stopped it.
-    case childExited(exitCode: Int32, abortedFor: Abort?)
+    /// The poll read the task's change and it differs from the last copy.
+    case changeStatus(ChangeSnapshot)
+    /// The approvers' comment on a rejected change (after `Effect.fetchRejectionComment`).
+    case rejectionDetails(ChangeSnapshot, comment: String?)
+    /// The fresh read of implement_check, made while the task holds its slot.
+    case freshStatus(ChangeSnapshot)
+    /// The poll no longer returns the task's change (deleted, or the service user lost access).
+    case changeVanished(reason: String)
+    /// A ServiceNow call failed; `transient` says whether trying again later may succeed.
+    case serviceNowFailed(reason: String, transient: Bool)
+    /// The guard holding the deploy command was spawned (not yet released).
+    case childSpawned(pid: Int32)
+    /// The deploy command could not be started (missing, not executable, bad working directory).
+    case spawnFailed(reason: String)
+    /// The child ended. `released` is false when the guard never let the command run.
+    case childExited(exitCode: Int32, timedOut: Bool, released: Bool)
+    /// The daemon restarted and found the task in its stored state.
+    case recovered
+    /// Recovery's teardown of a previous daemon's leftover process group ended.
+    case leftoverStopped(LeftoverFinding)
     /// Completing work is done (work notes, close); the outcome decided earlier is final.
     case completed
-    /// A ServiceNow call failed in a way that retrying will not fix.
-    case serviceNowFailed(reason: String)
+    /// The daemon is stopping and its drain timeout passed.
+    case drainTimedOut
+}
+
+/// What recovery verified about a previous daemon's deploy command.
+public enum LeftoverFinding: Sendable, Equatable {
+    case alreadyGone
+    case stoppedByTerm
+    case killed
+    /// Even SIGKILL did not end it (yet): the slot stays taken and recovery tries again.
+    case stillAlive
+    /// The recorded pid belongs to another process now; nothing was signalled.
+    case pidReused
 }
 
 /// Why changegate stopped a running deployment.
@@ -66,11 +116,26 @@ public enum Abort: Sendable, Equatable {
 
 /// What the daemon must do next, besides storing the new state.
 public enum Effect: Sendable, Equatable {
+    /// Find or create the change (creating_change).
     case resolveChange
+    /// Wait for a concurrency slot; the answer is `.slotGranted`.
+    case requestSlot
+    /// Read the change once more (implement_check), and who approved it.
     case freshChangeRead
+    /// Read the approvers of a rejected change for their comment; the answer is `.rejectionDetails`.
+    case fetchRejectionComment
+    /// Spawn the deploy command behind its guard; the answer is `.childSpawned` or `.spawnFailed`.
     case startDeployment
+    /// The pid is recorded: let the guard run the command. Performed only after the write.
+    case releaseChild
+    /// Stop the deployment (TERM, KILL after the grace); performed at once, before the write.
     case stopDeployment(Abort)
+    /// Stop a previous daemon's leftover process group; the answer is `.leftoverStopped`.
+    case stopLeftover
+    /// Work notes and close-out; the answer is `.completed`.
     case complete(outcome: Outcome)
+    /// Ask again for this state's work after `after`; the answer is `.retryDue`.
+    case retry(after: Duration)
 }
 
 /// The result of one decision.
@@ -79,18 +144,23 @@ public struct Transition: Sendable, Equatable {
     public var outcome: Outcome?
     public var reason: String?
     public var effects: [Effect]
+    /// A line for the task log when nothing else explains the decision (e.g. why nothing changed).
+    public var note: String?
 
-    public init(next: TaskState, outcome: Outcome? = nil, reason: String? = nil, effects: [Effect] = []) {
+    public init(next: TaskState, outcome: Outcome? = nil, reason: String? = nil, effects: [Effect] = [], note: String? = nil) {
         self.next = next
         self.outcome = outcome
         self.reason = reason
         self.effects = effects
+        self.note = note
     }
 
-    static func stay(_ state: TaskState) -> Transition { Transition(next: state) }
+    public static func stay(_ state: TaskState, _ effects: [Effect] = [], note: String? = nil) -> Transition {
+        Transition(next: state, effects: effects, note: note)
+    }
 
     static func fail(_ outcome: Outcome, _ reason: String) -> Transition {
-        Transition(next: .failed, outcome: outcome, reason: reason)
+        Transition(next: outcome == .cancelled ? .cancelled : .failed, outcome: outcome, reason: reason)
     }
 
     /// Ends through `completing`, so the change gets its closing work note.

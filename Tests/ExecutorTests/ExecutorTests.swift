@@ -3,27 +3,12 @@ import Synchronization
 import Testing
 @testable import Executor
 
-final class Lines: Sendable {
-    let value = Mutex<[String]>([])
-    func append(_ s: ChildStream, _ line: String) { value.withLock { $0.append("\(s.rawValue): \(line)") } }
-    var all: [String] { value.withLock { $0 } }
-}
-
-private func sh(_ script: String, env: [String: String] = [:]) -> CommandSpec {
-    CommandSpec(arguments: ["/bin/sh", "-c", script], environment: ["PATH": "/usr/bin:/bin"].merging(env) { $1 })
-}
-
-/// Running, not a zombie waiting for a reaper.
-private func alive(_ pid: pid_t) -> Bool {
-    guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return false }
-    return !stat.contains(") Z ")
-}
-
 @Suite struct ExecutorTests {
     @Test func streamsStdoutAndStderrLinesAndExitCode() async throws {
         let lines = Lines()
         let result = try await GuardedRun.run(sh("echo one; echo two >&2; printf 'no newline'; exit 3"),
-                                              timeout: nil, killGrace: .seconds(1), stop: StopTrigger(), onOutput: lines.append)
+                                              timeout: nil, killGrace: .seconds(1), stop: StopTrigger(),
+                                              onSpawn: release, onOutput: lines.append)
         #expect(result.termination == .exited(3))
         #expect(!result.timedOut && !result.stopped)
         #expect(Set(lines.all) == ["stdout: one", "stderr: two", "stdout: no newline"])
@@ -33,7 +18,7 @@ private func alive(_ pid: pid_t) -> Bool {
         setenv("CHANGEGATE_TEST_SECRET", "hunter2", 1)
         let lines = Lines()
         _ = try await GuardedRun.run(sh("env | sort", env: ["A_VAR": "x y"]), timeout: nil, killGrace: .seconds(1),
-                                     stop: StopTrigger(), onOutput: lines.append)
+                                     stop: StopTrigger(), onSpawn: release, onOutput: lines.append)
         let env = lines.all.filter { !$0.hasPrefix("stdout: PWD=") && !$0.hasPrefix("stdout: SHLVL=") && !$0.hasPrefix("stdout: _=") }
         #expect(env == ["stdout: A_VAR=x y", "stdout: PATH=/usr/bin:/bin"])
         #expect(!lines.all.contains { $0.contains("hunter2") })
@@ -44,19 +29,18 @@ private func alive(_ pid: pid_t) -> Bool {
         let pids = Mutex<[pid_t]>([])
         let lines = Lines()
         async let result = GuardedRun.run(sh("sleep 300 & echo $!; wait"), timeout: nil, killGrace: .seconds(2), stop: stop,
-                                          onStart: { pid in pids.withLock { $0.append(pid) } },
+                                          onSpawn: { identity in pids.withLock { $0.append(identity.pid) }; return true },
                                           onOutput: lines.append)
-        while lines.all.isEmpty { try await Task.sleep(for: .milliseconds(20)) }
-        let grandchild = pid_t(lines.all[0].dropFirst("stdout: ".count))!
+        let grandchild = try #require(await firstLinePids(lines)?.first)
+        defer { kill(grandchild, SIGKILL) }
         let child = pids.withLock { $0[0] }
         #expect(getpgid(child) == child, "the child leads its own process group")
         #expect(getpgid(grandchild) == child)
         stop.fire()
         let r = try await result
-        #expect(r.stopped && !r.timedOut)
+        #expect(r.stopped && !r.timedOut && r.released)
         #expect(r.termination == .signaled(SIGTERM))
-        try await Task.sleep(for: .milliseconds(100))
-        #expect(!alive(grandchild), "the grandchild was signalled with the group")
+        #expect(await eventually { !alive(grandchild) }, "the grandchild was signalled with the group")
     }
 
     @Test func timeoutEscalatesToSigkillAfterGrace() async throws {
@@ -64,23 +48,32 @@ private func alive(_ pid: pid_t) -> Bool {
         let start = clock.now
         let result = try await GuardedRun.run(sh("trap '' TERM; echo ready; while true; do sleep 0.05; done"),
                                               timeout: .milliseconds(300), killGrace: .milliseconds(500),
-                                              stop: StopTrigger(), onOutput: { _, _ in })
+                                              stop: StopTrigger(), onSpawn: release, onOutput: { _, _ in })
         #expect(result.timedOut)
         #expect(result.termination == .signaled(SIGKILL))
         #expect(clock.now - start >= .milliseconds(750))
     }
 
-    @Test func missingCommandIsATypedError() async throws {
-        await #expect(throws: ExecutorError.self) {
-            _ = try await GuardedRun.run(CommandSpec(arguments: ["/nonexistent/deploy"], environment: [:]),
-                                         timeout: nil, killGrace: .seconds(1), stop: StopTrigger(), onOutput: { _, _ in })
+    @Test(arguments: ["/nonexistent/deploy", "changegate-no-such-deploy"])
+    func missingCommandIsATypedErrorAndNothingIsSpawned(command: String) async throws {
+        let spawned = Locked(false)
+        let error = await #expect(throws: ExecutorError.self) {
+            _ = try await GuardedRun.run(CommandSpec(arguments: [command], environment: ["PATH": "/usr/bin:/bin"]),
+                                         timeout: nil, killGrace: .seconds(1), stop: StopTrigger(),
+                                         onSpawn: { _ in spawned.set(true); return true }, onOutput: { _, _ in })
         }
+        guard case .commandNotFound(command) = error else {
+            Issue.record("expected commandNotFound, got \(String(describing: error))")
+            return
+        }
+        #expect(!spawned.get)
     }
 
     @Test func longLinesAreSplitAndInvalidUTF8IsRepaired() async throws {
         let lines = Lines()
         _ = try await GuardedRun.run(sh("head -c 40000 /dev/zero | tr '\\0' a; echo; printf '\\377ok\\n'"),
-                                     timeout: nil, killGrace: .seconds(1), stop: StopTrigger(), onOutput: lines.append)
+                                     timeout: nil, killGrace: .seconds(1), stop: StopTrigger(),
+                                     onSpawn: release, onOutput: lines.append)
         let out = lines.all
         #expect(out.count == 4)
         #expect(out[0].count == "stdout: ".count + LineSplitter.maxLineBytes)
@@ -91,7 +84,22 @@ private func alive(_ pid: pid_t) -> Bool {
         let lines = Lines()
         var spec = sh("pwd")
         spec.workingDirectory = "/tmp"
-        _ = try await GuardedRun.run(spec, timeout: nil, killGrace: .seconds(1), stop: StopTrigger(), onOutput: lines.append)
+        _ = try await GuardedRun.run(spec, timeout: nil, killGrace: .seconds(1), stop: StopTrigger(),
+                                     onSpawn: release, onOutput: lines.append)
         #expect(lines.all == ["stdout: /tmp"])
+    }
+
+    @Test func aMissingWorkingDirectoryIsATypedError() async throws {
+        var spec = sh("true")
+        spec.workingDirectory = "/nonexistent/changegate-workdir"
+        let error = await #expect(throws: ExecutorError.self) {
+            _ = try await GuardedRun.run(spec, timeout: nil, killGrace: .seconds(1), stop: StopTrigger(),
+                                         onSpawn: release, onOutput: { _, _ in })
+        }
+        guard case .spawnFailed(_, let reason) = error else {
+            Issue.record("expected spawnFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(reason.contains("/nonexistent/changegate-workdir"))
     }
 }

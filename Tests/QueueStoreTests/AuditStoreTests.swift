@@ -61,7 +61,7 @@ import Testing
 
     @Test func theMigrationAddsTheTableToAnExistingDatabase() throws {
         let store = try Self.store()
-        #expect(QueueStore.schemaVersion == "v3")
+        #expect(QueueStore.schemaVersion == "v4")
         #expect(try store.isSchemaCurrent())
         let tables = try store.pool.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log' ORDER BY name") }
         #expect(tables == ["audit_log_chained", "audit_log_no_delete", "audit_log_no_update"])

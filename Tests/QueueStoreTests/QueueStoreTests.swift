@@ -25,13 +25,13 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
 }
 
 @Suite struct QueueStoreTests {
-    @Test func createsAWALDatabaseProducersCanInsertInto() throws {
+    @Test func createsAWALDatabaseProducersCanInsertInto() async throws {
         let path = try tempDB()
         let store = try QueueStore(path: path)
         #expect(try store.journalMode() == "wal")
         let r = try sqlite3(path, "INSERT INTO deployments (project, environment, release) VALUES ('web-shop', 'Production', '2.4.1');")
         #expect(r.status == 0, "\(r.output)")
-        let queued = try store.queued()
+        let queued = try await store.queued(after: 0, limit: 500)
         #expect(queued.count == 1)
         #expect(queued[0].raw.project == .text("web-shop"))
         #expect(queued[0].state == .queued && !queued[0].cancelRequested)
@@ -57,11 +57,11 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
         _ = try store.enqueue(project: "p", environment: "e", release: "1", idempotencyKey: "build-42")
     }
 
-    @Test func wronglyTypedColumnsAreReadAsRawValues() throws {
+    @Test func wronglyTypedColumnsAreReadAsRawValues() async throws {
         let path = try tempDB()
         let store = try QueueStore(path: path)
         try sqlite3(path, "INSERT INTO deployments (project, environment, release, variables) VALUES (42, NULL, X'FFFE', 3.5);")
-        let row = try #require(try store.queued().first)
+        let row = try #require(try await store.queued(after: 0, limit: 500).first)
         // TEXT affinity stores numbers as their text; only blobs keep a type of their own.
         #expect(row.raw.project == .text("42"))
         #expect(row.raw.environment == .null)
@@ -69,7 +69,7 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
         #expect(row.raw.variables == .text("3.5"))
     }
 
-    @Test func applyWritesStateAndLogAtomically() throws {
+    @Test func applyWritesStateAndLogAtomically() async throws {
         let store = try QueueStore(path: try tempDB())
         let id = try store.enqueue(project: "p", environment: "e", release: "1")
         try store.apply(TaskChange(state: .creatingChange, changeNumber: "CHG0030001", events: ["linked"]), to: id)
@@ -77,33 +77,33 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
         let t = try store.task(id)
         #expect(t.state == .creatingChange && t.changeNumber == "CHG0030001")
         #expect(try store.log(of: id).map(\.text) == ["linked", "hello"])
-        #expect(try store.active().map(\.id) == [id])
+        #expect(try await store.unfinished().map(\.id) == [id])
         #expect(try store.countsByState() == [.creatingChange: 1])
     }
 
-    @Test func cancelIsRequestedThroughTheColumn() throws {
+    @Test func cancelIsRequestedThroughTheColumn() async throws {
         let store = try QueueStore(path: try tempDB())
         let id = try store.enqueue(project: "p", environment: "e", release: "1")
         #expect(try store.requestCancel(id))
-        #expect(try store.cancelRequested() == [id])
+        #expect(try await store.pendingCancels() == [id])
         try store.apply(TaskChange(state: .cancelled), to: id)
         #expect(try store.requestCancel(id) == false)
         #expect(throws: QueueStoreError.self) { try store.requestCancel(999) }
     }
 
-    @Test func migratesADatabaseOfAnOlderSchemaKeepingItsRows() throws {
+    @Test func migratesADatabaseOfAnOlderSchemaKeepingItsRows() async throws {
         let path = try tempDB()
         do {
             let old = try DatabaseQueue(path: path)
             try Schema.migrator.migrate(old, upTo: "v1")
-            try old.write { db in
+            try await old.write { db in
                 try db.execute(sql: "INSERT INTO deployments (project, environment, release) VALUES ('web-shop','Production','1.0')")
             }
         }
         #expect(throws: QueueStoreError.self) { try QueueStore(path: path, readOnly: true) }
         let store = try QueueStore(path: path)
         #expect(try store.isSchemaCurrent())
-        let row = try #require(try store.queued().first)
+        let row = try #require(try await store.queued(after: 0, limit: 500).first)
         #expect(row.raw.release == .text("1.0") && row.childPID == nil)
         try store.recordIntegrationError(connection: "default", taskID: row.id, message: "boom")
         #expect(try store.recentIntegrationErrors().first?.message == "boom")

@@ -1,167 +1,186 @@
 import Foundation
+import QueueContract
 import ServiceNowModel
 import Testing
-import QueueContract
 @testable import StateMachine
 
-private let now = Date(timeIntervalSince1970: 1_800_000_000)
-
-private func change(_ state: ChangeState, approval: ApprovalState = .approved, start: Date? = nil, end: Date? = nil) -> ChangeSnapshot {
-    ChangeSnapshot(sysID: "abc", number: "CHG0030001", state: state, approval: approval, type: .normal, plannedStart: start, plannedEnd: end)
-}
-
-private func task(_ state: TaskState, controlled: Bool = true, waitingSince: Date? = now, cancel: Bool = false, outcome: Outcome? = nil) -> TaskView {
-    TaskView(id: 7, state: state, changeControlled: controlled, changeNumber: state == .queued ? nil : "CHG0030001",
-             waitingSince: waitingSince, cancelRequested: cancel, outcome: outcome)
-}
-
 @Suite struct QueuedTransitions {
-    @Test func invalidRowFailsWithItsReason() {
-        let t = StateMachine.decide(task(.queued), .invalid(reason: "release: is missing"), now: now)
-        #expect(t == Transition(next: .failed, outcome: .invalidRequest, reason: "release: is missing"))
+    @Test func uncontrolledRowAsksForASlotThenRuns() {
+        #expect(decide(task(.queued, controlled: false), .accepted) == .stay(.queued, [.requestSlot]))
+        #expect(decide(task(.queued, controlled: false), .slotGranted) == Transition(next: .executing, effects: [.startDeployment]))
     }
 
-    @Test func controlledRowGoesToCreatingChange() {
-        let t = StateMachine.decide(task(.queued), .accepted(slotAvailable: false), now: now)
-        #expect(t.next == .creatingChange && t.effects == [.resolveChange])
+    @Test func notBeforeHoldsTheRowUntilItsDeadline() {
+        let later = now.addingTimeInterval(600)
+        #expect(decide(task(.queued, notBefore: later), .accepted) == .stay(.queued))
+        #expect(StateMachine.deadline(task(.queued, notBefore: later), policy: Policy()) == later)
+        #expect(decide(task(.queued, notBefore: later), .tick, at: later).next == .creatingChange)
     }
 
-    @Test func uncontrolledRowRunsStraightAwayWhenASlotIsFree() {
-        #expect(StateMachine.decide(task(.queued, controlled: false), .accepted(slotAvailable: true), now: now)
-            == Transition(next: .executing, effects: [.startDeployment]))
-        #expect(StateMachine.decide(task(.queued, controlled: false), .accepted(slotAvailable: false), now: now).next == .queued)
+    @Test func cancelledRowEndsEvenBeforeItsNotBefore() {
+        let t = decide(task(.queued, cancel: true, notBefore: now.addingTimeInterval(600)), .accepted)
+        #expect(t == Transition(next: .cancelled, outcome: .cancelled, reason: "Cancelled while queued"))
     }
 }
 
 @Suite struct ApprovalTransitions {
     @Test(arguments: [ChangeState.new, .assess, .authorize, .scheduled])
     func waitsBeforeImplement(state: ChangeState) {
-        let t = StateMachine.decide(task(.awaitingApproval), .changeStatus(change(state, approval: .requested), rejectionComment: nil), now: now)
-        #expect(t == Transition(next: .awaitingApproval))
+        #expect(decide(task(.awaitingApproval), .changeStatus(change(state, approval: .requested))) == .stay(.awaitingApproval))
     }
 
-    @Test func implementInsideTheWindowGoesToImplementCheck() {
-        let c = change(.implement, start: now.addingTimeInterval(-60), end: now.addingTimeInterval(3600))
-        #expect(StateMachine.decide(task(.awaitingApproval), .changeStatus(c, rejectionComment: nil), now: now)
-            == Transition(next: .implementCheck, effects: [.freshChangeRead]))
+    @Test func implementBeforeThePlannedStartWaitsUntilTheStartDeadline() {
+        let start = now.addingTimeInterval(60)
+        let c = change(.implement, start: start, end: now.addingTimeInterval(3600))
+        #expect(decide(task(.awaitingApproval), .changeStatus(c)) == .stay(.awaitingApproval))
+        #expect(StateMachine.deadline(task(.awaitingApproval, change: c), policy: Policy()) == start)
+        #expect(decide(task(.awaitingApproval, change: c), .tick, at: start) == Transition(next: .implementCheck, effects: [.requestSlot]))
     }
 
-    @Test func implementBeforeThePlannedStartWaits() {
-        let c = change(.implement, start: now.addingTimeInterval(60))
-        #expect(StateMachine.decide(task(.awaitingApproval), .changeStatus(c, rejectionComment: nil), now: now).next == .awaitingApproval)
-    }
-
-    @Test func passedWindowFails() {
-        let c = change(.scheduled, end: now.addingTimeInterval(-1))
-        let t = StateMachine.decide(task(.awaitingApproval), .changeStatus(c, rejectionComment: nil), now: now)
+    @Test func passedWindowFailsAtTheWindowDeadline() {
+        let end = now.addingTimeInterval(30)
+        let c = change(.scheduled, end: end)
+        #expect(StateMachine.deadline(task(.awaitingApproval, change: c), policy: Policy()) == end)
+        let t = decide(task(.awaitingApproval, change: c), .tick, at: end)
         #expect(t.next == .completing && t.outcome == .changeWindowClosed)
         #expect(t.reason?.contains("ended") == true)
     }
 
-    @Test func rejectionFailsWithTheApproversComment() {
-        let t = StateMachine.decide(task(.awaitingApproval), .changeStatus(change(.canceled, approval: .rejected), rejectionComment: "Bob CAB: not during the freeze"), now: now)
-        #expect(t.outcome == .changeRejected)
-        #expect(t.reason == "Change CHG0030001 was rejected: \"Bob CAB: not during the freeze\"")
-        #expect(t.effects == [.complete(outcome: .changeRejected)])
+    @Test func rejectionFirstFetchesTheCommentThenFails() {
+        #expect(decide(task(.awaitingApproval), .changeStatus(rejected)) == .stay(.awaitingApproval, [.fetchRejectionComment]))
+        let t = decide(task(.awaitingApproval), .rejectionDetails(rejected, comment: "Bob CAB: not during the freeze"))
+        #expect(t == .finish(.changeRejected, "Change CHG0030001 was rejected: \"Bob CAB: not during the freeze\""))
     }
 
     @Test func canceledFails() {
-        #expect(StateMachine.decide(task(.awaitingApproval), .changeStatus(change(.canceled, approval: .requested), rejectionComment: nil), now: now).outcome == .changeCanceled)
+        #expect(decide(task(.awaitingApproval), .changeStatus(change(.canceled, approval: .requested))).outcome == .changeCanceled)
     }
 
     @Test(arguments: [ChangeState.review, .closed])
     func reviewOrClosedFails(state: ChangeState) {
-        let t = StateMachine.decide(task(.awaitingApproval), .changeStatus(change(state), rejectionComment: nil), now: now)
-        #expect(t.outcome == .changeClosed)
+        #expect(decide(task(.awaitingApproval), .changeStatus(change(state))).outcome == .changeClosed)
     }
 
-    @Test func timeoutFailsOnlyAfterThePolicyTimeout() {
+    @Test func timeoutFailsOnlyAtThePolicyTimeout() {
         let policy = Policy(approvalTimeout: .seconds(3600))
+        let since = now.addingTimeInterval(-3599)
         let waiting = change(.authorize, approval: .requested)
-        let early = StateMachine.decide(task(.awaitingApproval, waitingSince: now.addingTimeInterval(-3599)), .changeStatus(waiting, rejectionComment: nil), now: now, policy: policy)
-        #expect(early.next == .awaitingApproval)
-        let late = StateMachine.decide(task(.awaitingApproval, waitingSince: now.addingTimeInterval(-3600)), .changeStatus(waiting, rejectionComment: nil), now: now, policy: policy)
+        #expect(StateMachine.deadline(task(.awaitingApproval, change: waiting, waitingSince: since), policy: policy) == since.addingTimeInterval(3600))
+        #expect(decide(task(.awaitingApproval, change: waiting, waitingSince: since), .tick, policy: policy).next == .awaitingApproval)
+        let late = decide(task(.awaitingApproval, change: waiting, waitingSince: since), .tick, at: now.addingTimeInterval(1), policy: policy)
         #expect(late.outcome == .approvalTimeout)
         #expect(late.reason?.contains("1h") == true)
     }
 
-    @Test func resolvedChangeAlreadyInImplementSkipsWaiting() {
-        let t = StateMachine.decide(task(.creatingChange), .changeResolved(change(.implement), .givenNumber), now: now)
-        #expect(t.next == .implementCheck)
-    }
-
-    @Test func resolutionFailureFailsWithoutCompleting() {
-        let t = StateMachine.decide(task(.creatingChange), .changeResolutionFailed(.changeNotFound, reason: "Change CHG9 was not found"), now: now)
-        #expect(t == Transition(next: .failed, outcome: .changeNotFound, reason: "Change CHG9 was not found"))
+    @Test func resolutionFailureAfterALinkCompletes() {
+        let t = decide(task(.creatingChange, change: ready), .changeResolutionFailed(.ambiguousChange, reason: "several"))
+        #expect(t == .finish(.ambiguousChange, "several"))
     }
 }
 
-@Suite struct ImplementCheckAndExecution {
-    @Test func freshReadStartsOnlyWithASlot() {
-        let c = change(.implement)
-        #expect(StateMachine.decide(task(.implementCheck), .freshStatus(c, slotAvailable: true), now: now)
-            == Transition(next: .executing, effects: [.startDeployment]))
-        #expect(StateMachine.decide(task(.implementCheck), .freshStatus(c, slotAvailable: false), now: now).next == .implementCheck)
-    }
-
+@Suite struct ImplementCheckTransitions {
     @Test func freshReadOutOfImplementGoesBackToWaiting() {
-        #expect(StateMachine.decide(task(.implementCheck), .freshStatus(change(.scheduled), slotAvailable: true), now: now).next == .awaitingApproval)
+        #expect(decide(task(.implementCheck), .freshStatus(scheduled)).next == .awaitingApproval)
     }
 
-    @Test func leavingImplementWhileRunningStopsTheChild() {
-        let t = StateMachine.decide(task(.executing), .changeStatus(change(.review), rejectionComment: nil), now: now)
-        #expect(t == Transition(next: .executing, effects: [.stopDeployment(.changeLeftImplement(.review))]))
+    @Test func aChangeThatLeavesImplementWhileWaitingForASlotGoesBackToWaiting() {
+        #expect(decide(task(.implementCheck), .changeStatus(scheduled)) == .stay(.awaitingApproval))
+        #expect(decide(task(.implementCheck), .changeStatus(rejected)) == .stay(.implementCheck, [.fetchRejectionComment]))
     }
 
-    @Test func windowEndWhileRunningStopsTheChild() {
-        let t = StateMachine.decide(task(.executing), .changeStatus(change(.implement, end: now), rejectionComment: nil), now: now)
-        #expect(t.effects == [.stopDeployment(.windowClosed)])
+    @Test func windowEndWhileWaitingForASlotFails() {
+        let end = ready.plannedEnd!
+        #expect(StateMachine.deadline(task(.implementCheck), policy: Policy()) == end)
+        #expect(decide(task(.implementCheck), .tick, at: end).outcome == .changeWindowClosed)
+    }
+}
+
+@Suite struct ExecutionTransitions {
+    @Test func theGuardIsReleasedOnlyWhenNothingStandsAgainstTheRun() {
+        #expect(decide(task(.executing), .childSpawned(pid: 9)) == .stay(.executing, [.releaseChild]))
+        #expect(decide(task(.executing, abort: .cancelled), .childSpawned(pid: 9)) == .stay(.executing, [.stopDeployment(.cancelled)]))
+        let ended = change(.implement, end: now)
+        #expect(decide(task(.executing, change: ended), .childSpawned(pid: 9)) == .stay(.executing, [.stopDeployment(.windowClosed)]))
+        #expect(decide(task(.executing, change: change(.review)), .childSpawned(pid: 9)) == .stay(.executing, [.stopDeployment(.changeLeftImplement(.review))]))
+        #expect(decide(task(.executing, controlled: false, change: nil), .childSpawned(pid: 9)) == .stay(.executing, [.releaseChild]))
+    }
+
+    @Test func leavingImplementWhileRunningStopsTheChildOnce() {
+        #expect(decide(task(.executing), .changeStatus(change(.review))) == .stay(.executing, [.stopDeployment(.changeLeftImplement(.review))]))
+        #expect(decide(task(.executing, abort: .cancelled), .changeStatus(change(.review))) == .stay(.executing))
+    }
+
+    @Test func windowEndIsADeadlineWhileRunning() {
+        let end = ready.plannedEnd!
+        #expect(StateMachine.deadline(task(.executing), policy: Policy()) == end)
+        #expect(StateMachine.deadline(task(.executing, abort: .windowClosed), policy: Policy()) == nil)
+        #expect(StateMachine.deadline(task(.executing, controlled: false), policy: Policy()) == nil)
+        #expect(decide(task(.executing), .tick, at: end) == .stay(.executing, [.stopDeployment(.windowClosed)]))
     }
 
     @Test(arguments: [
-        (Abort?.none, Int32(0), Outcome.succeeded),
-        (nil, 2, .deployFailed),
-        (.changeLeftImplement(.review), 143, .changeLeftImplement),
-        (.windowClosed, 143, .changeWindowClosed),
-        (.timeout, 137, .deployTimeout),
-        (.cancelled, 143, .cancelled),
-        (.shutdownInterrupted, 143, .interrupted),
+        (Abort?.none, Int32(0), false, Outcome.succeeded),
+        (nil, 2, false, .deployFailed),
+        (nil, 137, true, .deployTimeout),
+        (.changeLeftImplement(.review), 143, false, .changeLeftImplement),
+        (.windowClosed, 143, false, .changeWindowClosed),
+        (.cancelled, 143, false, .cancelled),
+        (.shutdownInterrupted, 143, false, .interrupted),
     ])
-    func exitOutcomes(abort: Abort?, code: Int32, outcome: Outcome) {
-        let t = StateMachine.decide(task(.executing), .childExited(exitCode: code, abortedFor: abort), now: now)
+    func exitOutcomes(abort: Abort?, code: Int32, timedOut: Bool, outcome: Outcome) {
+        let t = decide(task(.executing, abort: abort), .childExited(exitCode: code, timedOut: timedOut, released: true))
         #expect(t.next == .completing && t.outcome == outcome && t.effects == [.complete(outcome: outcome)])
     }
 
-    @Test func uncontrolledSuccessIsNotChangeControlled() {
-        let t = StateMachine.decide(task(.executing, controlled: false), .childExited(exitCode: 0, abortedFor: nil), now: now)
-        #expect(t.outcome == .notChangeControlled)
+    @Test func aGuardStoppedBeforeReleaseSaysTheCommandDidNotStart() {
+        let t = decide(task(.executing, abort: .cancelled), .childExited(exitCode: 143, timedOut: false, released: false))
+        #expect(t == .finish(.cancelled, "Cancelled before the deploy command started"))
     }
 
-    @Test(arguments: [(Outcome.succeeded, TaskState.succeeded), (.notChangeControlled, .succeeded), (.deployFailed, .failed), (.cancelled, .cancelled)])
+    @Test func uncontrolledSuccessIsNotChangeControlled() {
+        #expect(decide(task(.executing, controlled: false), .childExited(exitCode: 0, timedOut: false, released: true)).outcome == .notChangeControlled)
+    }
+
+    @Test(arguments: [(Outcome.succeeded, TaskState.succeeded), (.notChangeControlled, .succeeded), (.deployFailed, .failed),
+                      (.configError, .failed), (.cancelled, .cancelled)])
     func completingEndsInTheTerminalStateOfTheOutcome(outcome: Outcome, state: TaskState) {
-        #expect(StateMachine.decide(task(.completing, outcome: outcome), .completed, now: now).next == state)
+        #expect(decide(task(.completing, outcome: outcome), .completed).next == state)
+    }
+}
+
+@Suite struct RecoveryTransitions {
+    @Test func aRecordedRunIsStoppedBeforeItsSlotIsFree() {
+        #expect(decide(task(.executing, recorded: true), .recovered) == .stay(.executing, [.stopLeftover]))
+        #expect(decide(task(.executing, recorded: true), .retryDue) == .stay(.executing, [.stopLeftover]))
+    }
+
+    @Test(arguments: [(LeftoverFinding.alreadyGone, "was already gone"), (.stoppedByTerm, "stopped with SIGTERM"),
+                      (.killed, "killed with SIGKILL"), (.pidReused, "nothing was signalled")])
+    func theReasonSaysWhatWasVerified(finding: LeftoverFinding, words: String) {
+        let t = decide(task(.executing, recorded: true), .leftoverStopped(finding))
+        #expect(t.next == .completing && t.outcome == .interrupted)
+        #expect(t.reason?.contains(words) == true)
+    }
+
+    @Test func aLeftoverThatSurvivesKillKeepsItsSlotAndIsTriedAgain() {
+        let t = decide(task(.executing, recorded: true), .leftoverStopped(.stillAlive))
+        #expect(t.next == .executing && t.effects == [.retry(after: .seconds(10))])
+    }
+
+    @Test func anInvalidRowThatRanIsStillStoppedFirst() {
+        #expect(decide(task(.executing, recorded: true), .invalid(reason: "unknown project")) == .stay(.executing))
     }
 }
 
 @Suite struct Cancellation {
-    @Test func beforeAChangeIsLinkedEndsAtOnce() {
-        let t = StateMachine.decide(TaskView(id: 1, state: .queued, changeControlled: true, cancelRequested: true), .accepted(slotAvailable: true), now: now)
-        #expect(t.next == .cancelled && t.outcome == .cancelled)
-    }
-
     @Test func whileWaitingCompletesWithANote() {
-        let t = StateMachine.decide(task(.awaitingApproval, cancel: true), .changeStatus(change(.implement), rejectionComment: nil), now: now)
-        #expect(t.next == .completing && t.outcome == .cancelled)
+        #expect(decide(task(.awaitingApproval), .cancelRequested) == .finish(.cancelled, "Cancelled before the deployment started"))
     }
 
     @Test func whileRunningStopsTheChildThenEndsCancelled() {
-        let t = StateMachine.decide(task(.executing, cancel: true), .completed, now: now)
-        #expect(t.effects == [.stopDeployment(.cancelled)])
-        let exit = StateMachine.decide(task(.executing, cancel: true), .childExited(exitCode: 143, abortedFor: .cancelled), now: now)
+        #expect(decide(task(.executing), .cancelRequested) == .stay(.executing, [.stopDeployment(.cancelled)]))
+        #expect(decide(task(.executing, abort: .cancelled), .cancelRequested) == .stay(.executing))
+        let exit = decide(task(.executing, cancel: true, abort: .cancelled), .childExited(exitCode: 143, timedOut: false, released: true))
         #expect(exit.outcome == .cancelled)
-    }
-
-    @Test func terminalTasksNeverMove() {
-        #expect(StateMachine.decide(task(.succeeded), .childExited(exitCode: 1, abortedFor: nil), now: now) == Transition(next: .succeeded))
     }
 }

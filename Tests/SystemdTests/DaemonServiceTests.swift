@@ -245,6 +245,37 @@ extension SystemdBoxTests {
             #expect(d.box.wait { (try? d.show(["StatusText"]))?["StatusText"] == "0 awaiting approval, 0 executing, 0 creating change, 0 queued" })
         }
 
+        /// `systemctl kill -s KILL --kill-whom=main`: only the daemon dies, mid-deploy. After systemd restarts it,
+        /// no deploy process is alive and the row is `interrupted`, with a closing work note on the change.
+        @Test func killingOnlyTheMainProcessLeavesNoDeployRunning() throws {
+            try SystemdBox.requireAvailable()
+            let d = try DaemonBox.start()
+            defer { d.finish() }
+            let id = try d.insert(["project": "web", "environment": "Production", "release": "6.0", "variables": #"{"DEPLOY_SLEEP":"300"}"#])
+            #expect(d.waitForState(id, ["awaiting_approval"]) == "awaiting_approval")
+            let number = try d.column(id, "change_number")
+            try d.implement(number)
+            #expect(d.waitForState(id, ["executing"]) == "executing")
+            #expect(d.box.wait { ((try? d.column(id, "child_pid")) ?? "").isEmpty == false })
+            let childPID = try d.column(id, "child_pid")
+            let oldPID = try #require(try d.show(["MainPID"])["MainPID"])
+            try d.box.run("systemctl", "kill", "--kill-whom=main", "-s", "KILL", "changegate.service")
+            let restarted = d.box.wait(timeout: .seconds(40)) {
+                let unit = (try? d.show(["ActiveState", "NRestarts", "MainPID"])) ?? [:]
+                return unit["ActiveState"] == "active" && (Int(unit["NRestarts"] ?? "") ?? 0) >= 1 && unit["MainPID"] != oldPID
+            }
+            #expect(restarted, "\(String(describing: try? d.show(["ActiveState", "NRestarts", "MainPID", "Result"])))")
+            #expect(d.waitForState(id, ["failed", "succeeded"]) == "failed")
+            #expect(try d.column(id, "outcome") == "interrupted")
+            #expect(try d.column(id, "reason").contains("will not be re-run"))
+            #expect(try !d.box.exec(["test", "-e", "/proc/\(childPID)"]).succeeded, "the deploy process is gone")
+            let processes = try d.box.run("ps", "-eo", "args")
+            #expect(!processes.contains("DEPLOY_SLEEP") && !processes.contains("sleep 300"), "\(processes)")
+            let change = try d.simulator("GET", "/_sim/changes/\(number)")
+            let notes = (change["work_notes"] as? [[String: Any]] ?? []).compactMap { $0["text"] as? String }
+            #expect(notes.contains { $0.contains("outcome: interrupted") }, "\(notes)")
+        }
+
         /// Realtime seconds of the stall entry (the daemon logs it when it withholds its first ping).
         func pingGapStart(_ d: DaemonBox, oldPID: String) throws -> String {
             let entry = try #require(d.entries(["_PID=\(oldPID)", "MESSAGE_ID=\(MessageID.schedulerStalled.hex)"]).first)
