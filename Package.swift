@@ -136,7 +136,7 @@ let package = Package(
         .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "QueueContract"]),
         .testTarget(name: "QueueContractTests", dependencies: ["QueueContract"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor"]),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Daemon"]),
         .testTarget(name: "ChangegateConfigTests", dependencies: ["ChangegateConfig"]),
         .testTarget(
             name: "IntegrationTests",

@@ -20,7 +20,7 @@ public enum Daemon {
         let heartbeat = ProgressHeartbeat()
         let scheduler = try Scheduler(store: store, configuration: config, connections: connections,
                                       heartbeat: heartbeat, notifier: notifier, logger: logger)
-        let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger)
+        let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger, stalledMessageID: .schedulerStalled)
         let reload = ReloadService(configPath: configPath, scheduler: scheduler, notifier: notifier, logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Shut down in reverse order: the watchdog keeps pinging until the scheduler has drained.
