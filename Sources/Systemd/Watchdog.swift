@@ -29,9 +29,6 @@ public final class ProgressHeartbeat: Sendable {
 
     /// How many times ``beat()`` was called.
     public var beatCount: UInt64 { state.withLock { $0.count } }
-
-    /// Time since the last beat.
-    public var age: Duration { now() - lastBeat }
 }
 
 /// Pings systemd's watchdog (`WATCHDOG=1`) every half `WatchdogSec=`, but only while the ``ProgressHeartbeat``
