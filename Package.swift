@@ -89,10 +89,19 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
+        // `changegate doctor`: config, database, network and ServiceNow checks, the latter through the client.
+        .target(
+            name: "Doctor",
+            dependencies: [
+                "ChangegateConfig", "Daemon", "QueueStore", "ServiceNowClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "CLI",
             dependencies: [
-                "Daemon", "ChangegateConfig", "QueueContract", "QueueStore", "ServiceNowClient", "AuditTrail",
+                "Daemon", "Doctor", "ChangegateConfig", "QueueContract", "QueueStore", "ServiceNowClient", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
