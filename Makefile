@@ -17,10 +17,12 @@ deps:
 build: deps
 	$(SWIFT) build
 
-# Every test: unit tests of each module, integration tests that run the built binaries against the
-# simulator with the sqlite3 CLI, the systemd tests in a booted systemd box, then the shortened
-# reliability suite (crash, faults, bad input, storage; a few minutes).
+# Every test: Package.swift's dependencies against the imports (seconds), unit tests of each module, integration
+# tests that run the built binaries against the simulator with the sqlite3 CLI, the systemd tests in a booted
+# systemd box, then the shortened reliability suite (crash, faults, bad input, storage; a few minutes).
 test: deps
+	python3 scripts/check_imports_test.py
+	SWIFT=$(SWIFT) python3 scripts/check-imports.py
 	$(SWIFT) build --build-tests
 	CHANGEGATE_BIN_DIR=$(BIN_DIR) $(SWIFT) test --skip-build
 	CHANGEGATE_BIN_DIR=$(BIN_DIR) python3 reliability/run.py --short

@@ -75,24 +75,33 @@ let package = Package(
         ),
         .target(
             name: "ChangegateConfig",
-            dependencies: ["ServiceNowModel", "TOMLKit"]
+            dependencies: ["TOMLKit"]
         ),
         .target(
             name: "Daemon",
             dependencies: [
-                "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "Systemd", "AuditTrail",
+                "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "ServiceNowModel", "Systemd", "AuditTrail",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
-                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // `changegate doctor`: config, database, network and ServiceNow checks, the latter through the client.
+        .target(
+            name: "Doctor",
+            dependencies: [
+                "ChangegateConfig", "Daemon", "QueueStore", "ServiceNowClient",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
             name: "CLI",
             dependencies: [
-                "Daemon", "ChangegateConfig", "QueueContract", "QueueStore", "ServiceNowClient", "AuditTrail",
+                "Daemon", "Doctor", "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Systemd", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "changegate", dependencies: ["CLI"]),
@@ -101,6 +110,7 @@ let package = Package(
             dependencies: [
                 "ServiceNowSimulator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -132,7 +142,7 @@ let package = Package(
         // Helpers shared by test targets (an RFC 4180 reader, sha256sum).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestSupport"], exclude: ["Golden"]),
-        .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "QueueContract"]),
+        .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "QueueContract", "ServiceNowModel"]),
         .testTarget(name: "QueueContractTests", dependencies: ["QueueContract"]),
         .testTarget(name: "ExecutorTests", dependencies: ["Executor"]),
         .testTarget(
@@ -143,13 +153,14 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd"]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Daemon", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ChangegateConfigTests", dependencies: ["ChangegateConfig"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]
         ),

@@ -1,12 +1,6 @@
 import ArgumentParser
 import AuditTrail
-import ChangegateConfig
-import Daemon
-import Foundation
-import QueueStore
-#if canImport(Glibc)
-import Glibc
-#endif
+import Doctor
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -21,21 +15,10 @@ struct Doctor: AsyncParsableCommand {
     @Flag(help: "Print the checks as JSON.") var json = false
 
     func run() async throws {
-        var checks: [DiagnosticCheck] = []
-        var config: ChangegateConfiguration?
-        do {
-            let loaded = try ConfigLoader.load(path: store.config)
-            config = loaded
-            checks.append(DiagnosticCheck("config", .ok, "\(store.config): \(loaded.projects.count) project(s), \(loaded.environments.count) environment(s), \(loaded.connections.count) connection(s)"))
-        } catch {
-            // ConfigError's text ends with its own "fix:" line; keep the two apart.
-            let lines = "\(error)".split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-            let fix = lines.first { $0.hasPrefix("fix:") }.map { String($0.dropFirst(4)).trimmingCharacters(in: .whitespaces) }
-            checks.append(DiagnosticCheck("config", .fail, lines.filter { !$0.hasPrefix("fix:") }.joined(separator: " "),
-                                          fix: fix ?? "fix the key named above; `changegate check-config` checks the file again"))
-        }
+        let (config, configCheck) = Diagnostics.checkConfig(path: store.config)
+        var checks = [configCheck]
         if let path = store.database ?? config?.daemon.database {
-            checks += DatabaseChecks.run(path: path)
+            checks += Diagnostics.checkDatabase(path: path)
         } else {
             checks.append(DiagnosticCheck("database", .notChecked, "not checked: no valid config to name it (or give --database)"))
         }
@@ -72,41 +55,5 @@ struct Doctor: AsyncParsableCommand {
             .object(["name": .string(c.name), "status": .string(c.status.rawValue), "detail": .string(c.detail), "fix": .optional(c.fix)])
         }
         return CanonicalJSON.encode(.object(["ok": .bool(!checks.contains { $0.status == .fail }), "checks": .array(list)]))
-    }
-}
-
-/// The database checks: present, writable by this user, WAL, current schema. Opened read-only: nothing is migrated.
-enum DatabaseChecks {
-    static func run(path: String) -> [DiagnosticCheck] {
-        let directory = (path as NSString).deletingLastPathComponent
-        guard FileManager.default.fileExists(atPath: path) else {
-            return [DiagnosticCheck("database", .fail, "\(path) does not exist",
-                                    fix: "start the daemon once (systemctl start changegate): it creates the database; check daemon.database")]
-        }
-        var checks: [DiagnosticCheck] = []
-        let user = getpwuid(geteuid()).map { String(cString: $0.pointee.pw_name) } ?? "uid \(geteuid())"
-        if access(path, W_OK) == 0, access(directory.isEmpty ? "." : directory, W_OK) == 0 {
-            checks.append(DiagnosticCheck("database writable", .ok, "\(path) and its directory are writable by \(user)"))
-        } else {
-            checks.append(DiagnosticCheck("database writable", .fail, "\(path) or its directory is not writable by \(user) (SQLite needs both, for the -wal and -shm files)",
-                                          fix: "run doctor as the daemon's user, or: chown -R changegate:changegate \(directory.isEmpty ? "." : directory) and chmod g+w for producers"))
-        }
-        do {
-            let q = try QueueStore(path: path, readOnly: true)
-            let mode = try q.journalMode()
-            if mode.lowercased() == "wal" {
-                checks.append(DiagnosticCheck("database WAL", .ok, "journal mode is WAL (producers and the daemon do not block each other)"))
-            } else {
-                checks.append(DiagnosticCheck("database WAL", .fail, "journal mode is \(mode), not WAL",
-                                              fix: "stop the daemon and run: sqlite3 \(path) 'PRAGMA journal_mode=WAL'"))
-            }
-            checks.append(DiagnosticCheck("database schema", .ok, "schema is current (\(QueueStore.schemaVersion))"))
-        } catch .schemaOutdated {
-            checks.append(DiagnosticCheck("database schema", .fail, "\(path) has a schema older than \(QueueStore.schemaVersion)",
-                                          fix: "start (or restart) the daemon once: it migrates the database"))
-        } catch {
-            checks.append(DiagnosticCheck("database", .fail, "\(error)", fix: "check that \(path) is a changegate database and readable by this user"))
-        }
-        return checks
     }
 }

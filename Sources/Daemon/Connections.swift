@@ -40,7 +40,9 @@ public final class Connections: Sendable {
         for http in httpClients { try? await http.shutdown() }
     }
 
-    static func configuration(_ s: ConnectionSettings, configFile: String,
+    /// The client configuration of one connection, its secrets read from their files (`changegate doctor` builds
+    /// its client with this too, so it checks what the daemon will use).
+    public static func configuration(_ s: ConnectionSettings, configFile: String,
                               environment: [String: String]) throws -> ConnectionConfiguration {
         func secret(_ reference: String?, _ key: String) throws -> Secret {
             Secret(try SecretFile.read(reference ?? "", key: "servicenow.\(s.name).\(key)", configFile: configFile, environment: environment))

@@ -21,10 +21,13 @@ public enum Daemon {
         // New rows are noticed from the database file's changes; the interval is the fallback poll where
         // inotify is not available, and a slow safety check where it is.
         let watcher = try DatabaseWatcher(path: config.daemon.database, fallbackInterval: config.daemon.intakeInterval)
+        if let reason = watcher.pollingReason {
+            logger.warning("New queue rows are noticed by polling every \(config.daemon.intakeInterval), not at once: \(reason)")
+        }
         let scheduler = try Scheduler(store: store, configuration: config, services: connections.clients.mapValues { $0 as any ChangeService },
                                       heartbeat: heartbeat, notifier: notifier, logger: logger,
                                       databaseChanges: { watcher.changes() })
-        let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger)
+        let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger, stalledMessageID: .schedulerStalled)
         let reload = ReloadService(configPath: configPath, scheduler: scheduler, notifier: notifier, logger: logger)
         let group = ServiceGroup(configuration: .init(
             // Shut down in reverse order: the watchdog keeps pinging until the scheduler has drained.

@@ -55,6 +55,14 @@ extension ServiceNowClient {
     }
 }
 
+extension ServiceNowClient {
+    /// Where a request to `host` connects first: the proxy `HTTPS_PROXY` names, or nil when none is set or
+    /// `NO_PROXY` exempts the host. The HTTP client's own rule, for diagnostics that probe the network by hand.
+    public static func proxy(forHost host: String, environment: [String: String]) throws(ClientSetupError) -> (host: String, port: Int)? {
+        try ProxySettings.proxy(forHost: host, environment: environment).map { ($0.host, $0.port) }
+    }
+}
+
 /// `HTTPS_PROXY` / `NO_PROXY` as curl reads them.
 enum ProxySettings {
     /// The proxy for requests to `host`, or nil when none is set or NO_PROXY exempts the host.

@@ -35,7 +35,8 @@ extension ServiceNowClient {
         }
     }
 
-    private func originalGrant() -> [(String, String)] {
+    /// The form of the configured grant; empty for Basic authentication.
+    func originalGrant() -> [(String, String)] {
         switch configuration.credentials {
         case .password(let id, let secret, let user, let password):
             [("grant_type", "password"), ("client_id", id), ("client_secret", secret.reveal()),
@@ -51,11 +52,15 @@ extension ServiceNowClient {
     }
 
     private func requestToken(form: [(String, String)]) async throws(ServiceNowError) -> AccessToken {
+        try await send(Self.tokenRequest(form: form)) { r throws(DecodingProblem) in try Self.decodeToken(r.body) }
+    }
+
+    /// The one OAuth form: `/oauth_token.do`, form-encoded (it carries the secrets, so it is never logged).
+    static func tokenRequest(form: [(String, String)]) -> APIRequest {
         let body = form.map { "\(Transport.escape($0.0))=\(Transport.escape($0.1))" }.joined(separator: "&")
-        let request = APIRequest(
+        return APIRequest(
             method: .POST, path: "/oauth_token.do", body: body,
             contentType: "application/x-www-form-urlencoded", kind: .token, operation: "get an OAuth token")
-        return try await send(request) { r throws(DecodingProblem) in try Self.decodeToken(r.body) }
     }
 
     /// Reads a `/oauth_token.do` success answer (with or without a refresh token).

@@ -58,7 +58,7 @@ public final class ServiceNowClient: Sendable {
             case .cancelled:
                 throw .cancelled(connection: name)
             case .tlsFailure(let d):
-                throw .transport(connection: name, description: "TLS handshake failed: \(d); if the instance uses a private CA, set the connection's CA bundle")
+                throw tlsFailure(d)
             case .notSent(let d):
                 failure = .transport(connection: name, description: d)
             case .timedOut:
@@ -146,6 +146,11 @@ public final class ServiceNowClient: Sendable {
             try await self.issueToken(refresh: refresh)
         }
         return ("Bearer \(token.reveal())", token)
+    }
+
+    /// A failed TLS handshake: retrying will not help, a CA bundle might.
+    func tlsFailure(_ description: String) -> ServiceNowError {
+        .transport(connection: name, description: "TLS handshake failed: \(description); if the instance uses a private CA, set the connection's CA bundle")
     }
 
     // MARK: answer details

@@ -76,6 +76,13 @@ actor TokenStore {
         }
     }
 
+    /// Keeps a token fetched outside `token(fetch:)` (a diagnostic probe), as if fetched here.
+    func adopt(_ token: AccessToken) {
+        fetchCount += 1
+        current = token
+        if let r = token.refreshToken { refreshToken = r }
+    }
+
     /// Forgets `token` after the API refused it, unless a newer token has replaced it already.
     func invalidate(_ token: Secret) {
         if current?.value == token { current = nil }

@@ -10,7 +10,7 @@ import Musl
 ///
 /// Every call is a no-op when the process was not started by systemd with a notify socket, so the daemon can call
 /// these unconditionally (e.g. when run by hand in a terminal). The environment is never unset: the daemon notifies
-/// for its whole life. Children must not inherit the socket; see ``environmentVariablesToScrub``.
+/// for its whole life. Children must not inherit the socket: give them an environment of their own.
 public struct SystemdNotifier: Sendable {
     private enum Transport: Sendable {
         case systemd
@@ -46,11 +46,6 @@ public struct SystemdNotifier: Sendable {
         return .microseconds(Int64(clamping: usec))
     }
 
-    /// How often to send `WATCHDOG=1`: half of ``watchdogInterval``, as `sd_watchdog_enabled(3)` recommends.
-    public var watchdogPingInterval: Duration? {
-        watchdogInterval.map { $0 / 2 }
-    }
-
     /// Sends raw assignments such as `"READY=1\nSTATUS=idle"`. Returns false when nothing was sent (not under
     /// systemd) or sending failed; notifications are best effort, the daemon must not stop because of them.
     @discardableResult
@@ -58,18 +53,6 @@ public struct SystemdNotifier: Sendable {
         switch transport {
         case .systemd:
             return sd_notify(0, state) > 0
-        case .custom(let sink):
-            sink(state)
-            return true
-        }
-    }
-
-    /// Sends `state` on behalf of process `pid` (`sd_pid_notify(3)`); only honoured with `NotifyAccess=all`.
-    @discardableResult
-    public func notify(_ state: String, onBehalfOf pid: pid_t) -> Bool {
-        switch transport {
-        case .systemd:
-            return sd_pid_notify(pid, 0, state) > 0
         case .custom(let sink):
             sink(state)
             return true
@@ -111,23 +94,6 @@ public struct SystemdNotifier: Sendable {
     @discardableResult
     public func extendTimeout(_ duration: Duration) -> Bool {
         notify("EXTEND_TIMEOUT_USEC=\(Self.microseconds(duration))")
-    }
-
-    /// Variables through which systemd hands the daemon its notify socket, watchdog, sockets, journal stream and
-    /// credentials. Remove them from a deploy child's environment: a child must not ping the daemon's watchdog,
-    /// claim its sockets, or assume the daemon's credential directory.
-    public static let environmentVariablesToScrub: [String] = [
-        "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
-        "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
-        "JOURNAL_STREAM", "INVOCATION_ID", "CREDENTIALS_DIRECTORY",
-        "MAINPID", "MANAGERPID", "SYSTEMD_EXEC_PID", "MONITOR_SERVICE_RESULT", "MONITOR_EXIT_CODE",
-        "MONITOR_EXIT_STATUS", "MONITOR_INVOCATION_ID", "MONITOR_UNIT", "TRIGGER_UNIT", "TRIGGER_PATH",
-        "TRIGGER_TIMER_REALTIME_USEC", "TRIGGER_TIMER_MONOTONIC_USEC",
-    ]
-
-    /// `environment` without ``environmentVariablesToScrub``.
-    public static func scrubbedEnvironment(_ environment: [String: String]) -> [String: String] {
-        environment.filter { !environmentVariablesToScrub.contains($0.key) }
     }
 
     static func oneLine(_ text: String) -> String {

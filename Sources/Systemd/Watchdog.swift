@@ -29,9 +29,6 @@ public final class ProgressHeartbeat: Sendable {
 
     /// How many times ``beat()`` was called.
     public var beatCount: UInt64 { state.withLock { $0.count } }
-
-    /// Time since the last beat.
-    public var age: Duration { now() - lastBeat }
 }
 
 /// Pings systemd's watchdog (`WATCHDOG=1`) every half `WatchdogSec=`, but only while the ``ProgressHeartbeat``
@@ -46,15 +43,20 @@ public struct WatchdogService: Service {
     private let now: @Sendable () -> ContinuousClock.Instant
     private let sleep: @Sendable (Duration) async throws -> Void
     private let progress = PingState()
+    /// `MESSAGE_ID=` of the critical entry logged when pings stop (the application's own id), if any.
+    private let stalledMessageID: MessageID?
 
     /// `WatchdogSec=` (from `WATCHDOG_USEC`), or nil when systemd set no watchdog.
     public let watchdogInterval: Duration?
     /// Pings are withheld once the last beat is older than this (defaults to ``watchdogInterval``).
     public let maximumHeartbeatAge: Duration?
 
-    /// Production use: interval from the environment via `notifier.watchdogInterval`.
-    public init(heartbeat: ProgressHeartbeat, notifier: SystemdNotifier = SystemdNotifier(), logger: Logger) {
-        self.init(heartbeat: heartbeat, notifier: notifier, watchdogInterval: notifier.watchdogInterval, logger: logger)
+    /// Production use: interval from the environment via `notifier.watchdogInterval`. `stalledMessageID` tags the
+    /// entry logged when pings are withheld, so the application's journal catalog can explain it.
+    public init(heartbeat: ProgressHeartbeat, notifier: SystemdNotifier = SystemdNotifier(), logger: Logger,
+                stalledMessageID: MessageID? = nil) {
+        self.init(heartbeat: heartbeat, notifier: notifier, watchdogInterval: notifier.watchdogInterval, logger: logger,
+                  stalledMessageID: stalledMessageID)
     }
 
     /// Full control, for tests: explicit interval, staleness limit, time source and sleep.
@@ -64,6 +66,7 @@ public struct WatchdogService: Service {
         watchdogInterval: Duration?,
         maximumHeartbeatAge: Duration? = nil,
         logger: Logger,
+        stalledMessageID: MessageID? = nil,
         now: @escaping @Sendable () -> ContinuousClock.Instant = { ContinuousClock.now },
         sleep: @escaping @Sendable (Duration) async throws -> Void = { try await Task.sleep(for: $0) }
     ) {
@@ -72,6 +75,7 @@ public struct WatchdogService: Service {
         self.watchdogInterval = watchdogInterval
         self.maximumHeartbeatAge = maximumHeartbeatAge ?? watchdogInterval
         self.logger = logger
+        self.stalledMessageID = stalledMessageID
         self.now = now
         self.sleep = sleep
     }
@@ -124,9 +128,11 @@ public struct WatchdogService: Service {
                 logger.notice("scheduler loop is making progress again; watchdog pings resumed")
             }
         } else if previous == .pinging {
+            var metadata: Logger.Metadata = ["heartbeat_age": "\(age)"]
+            if let stalledMessageID { metadata["message_id"] = stalledMessageID.metadataValue }
             logger.critical(
-                "scheduler loop made no progress for \(age); withholding watchdog pings so systemd restarts changegate",
-                metadata: ["heartbeat_age": "\(age)", "message_id": "\(MessageID.schedulerStalled)"]
+                "scheduler loop made no progress for \(age); withholding watchdog pings so systemd restarts the service",
+                metadata: metadata
             )
         }
         return fresh

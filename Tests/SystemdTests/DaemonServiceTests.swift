@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import Daemon
 @testable import Systemd
 
 // Nested in SystemdBoxTests, whose .serialized trait then covers it: one box at a time (2 cores, watchdog timings).
@@ -9,6 +10,15 @@ extension SystemdBoxTests {
     /// in systemd 252 booted as PID 1 of a private box, with a real journald and the ServiceNow simulator in the
     /// same box. One box per test; each ends checking that nothing of the box is left on the host.
     @Suite(.serialized) struct DaemonServiceTests {
+        /// What systemd hands the daemon (notify socket, watchdog, sockets, journal stream, credentials): none of it
+        /// may reach a deploy child, which must not ping the daemon's watchdog or claim its sockets.
+        static let systemdHandOffVariables = [
+            "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID", "LISTEN_FDNAMES",
+            "JOURNAL_STREAM", "INVOCATION_ID", "CREDENTIALS_DIRECTORY", "MAINPID", "MANAGERPID", "SYSTEMD_EXEC_PID",
+            "MONITOR_SERVICE_RESULT", "MONITOR_EXIT_CODE", "MONITOR_EXIT_STATUS", "MONITOR_INVOCATION_ID", "MONITOR_UNIT",
+            "TRIGGER_UNIT", "TRIGGER_PATH", "TRIGGER_TIMER_REALTIME_USEC", "TRIGGER_TIMER_MONOTONIC_USEC",
+        ]
+
         /// READY=1 and STATUS=, the database modes for producers, one task's story and one change's deployments in
         /// the journal, secrets only through $CREDENTIALS_DIRECTORY, and a deploy child without systemd's variables.
         @Test func runsAsNotifyServiceAndLogsEachTaskToTheJournal() throws {
@@ -103,7 +113,7 @@ extension SystemdBoxTests {
             #expect(daemonEnvironment["NOTIFY_SOCKET"] != nil && daemonEnvironment["WATCHDOG_USEC"] == "\(DaemonBox.watchdogSeconds * 1_000_000)",
                     "the daemon itself has them (else the check below proves nothing): \(daemonEnvironment.keys.sorted())")
             let child = try d.environmentFile("/var/lib/changegate/child-env-\(first)")
-            for name in SystemdNotifier.environmentVariablesToScrub {
+            for name in Self.systemdHandOffVariables {
                 #expect(child[name] == nil, "\(name) reached the deploy child")
             }
             #expect(!child.values.contains { value in DaemonBox.secrets.contains { value.contains($0) } }, "\(child)")

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 
+import Daemon
 @testable import Systemd
 
 // Nested in SystemdBoxTests, whose .serialized trait then covers it: one box at a time.

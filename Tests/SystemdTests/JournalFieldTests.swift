@@ -79,7 +79,7 @@ import Testing
         )
         let fields = JournalFields.fields(
             for: event, identifier: "changegate", label: "changegate.scheduler",
-            metadata: ["task_id": "42", "output": "line 1\nline 2", "message_id": MessageID.deploymentFinished.metadataValue]
+            metadata: ["task_id": "42", "output": "line 1\nline 2", "message_id": MessageID(known: "d58c8089637146ae95bbbc2ebe6246f1").metadataValue]
         )
         let byName = Dictionary(fields.map { ($0.name, $0.value) }, uniquingKeysWith: { first, _ in first })
         #expect(fields.count == byName.count, "every field appears once")

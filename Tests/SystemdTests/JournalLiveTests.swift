@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import Testing
 
+import Daemon
 @testable import Systemd
 
 enum JournalProbe {
@@ -88,7 +89,7 @@ enum JournalProbe {
         #expect(notifier.ready(status: "probe \(run) running"))
 
         let heartbeat = ProgressHeartbeat()
-        let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger)
+        let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger, stalledMessageID: .schedulerStalled)
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await watchdog.run() }
             let end = ContinuousClock.now + (mode == "stall" ? .seconds(60) : .seconds(5))

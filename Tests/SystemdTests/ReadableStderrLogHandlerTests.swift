@@ -13,7 +13,7 @@ import Testing
             event: event(.info, "change approved"),
             metadata: [
                 "task_id": "42", "project": "web-shop", "environment": "Production",
-                "change_number": "CHG0030002", "message_id": MessageID.changeApproved.metadataValue,
+                "change_number": "CHG0030002", "message_id": MessageID(known: "0fdf3b69ec7d401cb5c67c4efe326e5f").metadataValue,
                 "approver": "Jane Doe",
             ],
             secondsSinceEpoch: 1_795_918_284

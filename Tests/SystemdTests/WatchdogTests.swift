@@ -107,6 +107,22 @@ final class VirtualTime: Sendable {
         #expect(recorder.messages.isEmpty)
     }
 
+    /// The entry logged when pings stop carries the id the caller gave (the application's catalogue), else none.
+    @Test func withheldPingsAreLoggedWithTheCallersMessageID() {
+        let time = VirtualTime()
+        for id in [MessageID(known: "e1973695d1334e1e89b71de7d83ddc63"), nil] {
+            let entries = EntryRecorder()
+            let watchdog = WatchdogService(
+                heartbeat: ProgressHeartbeat(now: { time.now }), notifier: NotificationRecorder().notifier,
+                watchdogInterval: .seconds(30), logger: entries.logger, stalledMessageID: id
+            )
+            #expect(!watchdog.tick(at: time.now + .seconds(31)))
+            let critical = entries.entries.filter { $0.level == .critical }
+            #expect(critical.count == 1, "one entry when the pings stop")
+            #expect(critical.first?.metadata["message_id"] == id.map { .string($0.hex) })
+        }
+    }
+
     /// Real clock, short interval: a few pings while beating, none once the beats stop.
     @Test func realClockPingsStopAfterBeatsStop() async throws {
         let recorder = NotificationRecorder()
@@ -126,6 +142,28 @@ final class VirtualTime: Sendable {
             #expect(recorder.messages.count == countWhenStale, "no pings once the heartbeat is stale")
             #expect(countWhenStale >= 2)
             group.cancelAll()
+        }
+    }
+}
+
+/// Keeps the level and metadata of every entry logged.
+final class EntryRecorder: Sendable {
+    struct Entry: Sendable { let level: Logger.Level; let metadata: Logger.Metadata }
+    private let kept = Mutex<[Entry]>([])
+    var entries: [Entry] { kept.withLock { $0 } }
+    var logger: Logger { Logger(label: "test.entries") { _ in Handler(recorder: self) } }
+
+    struct Handler: LogHandler {
+        let recorder: EntryRecorder
+        var metadata: Logger.Metadata = [:]
+        var logLevel: Logger.Level = .trace
+        subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+            get { metadata[key] }
+            set { metadata[key] = newValue }
+        }
+        func log(event: LogEvent) {
+            let merged = metadata.merging(event.metadata ?? [:]) { _, new in new }
+            recorder.kept.withLock { $0.append(Entry(level: event.level, metadata: merged)) }
         }
     }
 }

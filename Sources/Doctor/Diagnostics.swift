@@ -1,36 +1,30 @@
 import AsyncHTTPClient
 import ChangegateConfig
+import Daemon
 import Foundation
 import Logging
 import ServiceNowClient
 
-/// One line of `changegate doctor`: what was checked, how it went, and what to do about a failure.
-public struct DiagnosticCheck: Sendable, Equatable {
-    public enum Status: String, Sendable {
-        case ok
-        case fail
-        /// Could not be checked (without side effects, or because an earlier check failed); not a failure.
-        case notChecked = "not_checked"
-    }
-
-    public var name: String
-    public var status: Status
-    public var detail: String
-    public var fix: String?
-
-    public init(_ name: String, _ status: Status, _ detail: String, fix: String? = nil) {
-        self.name = name
-        self.status = status
-        self.detail = detail
-        self.fix = fix
-    }
-}
-
-/// The checks of one ServiceNow connection, in the order an operator would debug it: name, network, TLS,
-/// credentials, roles, templates, clock. A check that needs an earlier one to pass is reported as not checked.
+/// The checks of `changegate doctor`. For each ServiceNow connection, in the order an operator would debug it:
+/// name, network, TLS, credentials, roles, templates, clock. A check that needs an earlier one to pass is reported
+/// as not checked.
 public enum Diagnostics {
     /// Larger differences make change windows start or end at the wrong moment.
-    public static let maxClockSkew: Double = 30
+    static let maxClockSkew: Double = 30
+
+    /// Loads the config as the daemon would; the check says what is wrong with it and how to fix it.
+    public static func checkConfig(path: String) -> (ChangegateConfiguration?, DiagnosticCheck) {
+        do {
+            let loaded = try ConfigLoader.load(path: path)
+            return (loaded, DiagnosticCheck("config", .ok, "\(path): \(loaded.projects.count) project(s), \(loaded.environments.count) environment(s), \(loaded.connections.count) connection(s)"))
+        } catch {
+            // ConfigError's text ends with its own "fix:" line; keep the two apart.
+            let lines = "\(error)".split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+            let fix = lines.first { $0.hasPrefix("fix:") }.map { String($0.dropFirst(4)).trimmingCharacters(in: .whitespaces) }
+            return (nil, DiagnosticCheck("config", .fail, lines.filter { !$0.hasPrefix("fix:") }.joined(separator: " "),
+                                         fix: fix ?? "fix the key named above; `changegate check-config` checks the file again"))
+        }
+    }
 
     public static func checkConnection(_ settings: ConnectionSettings, config: ChangegateConfiguration,
                                        environment: [String: String] = ProcessInfo.processInfo.environment) async -> [DiagnosticCheck] {
@@ -47,8 +41,9 @@ public enum Diagnostics {
         }
         let port = url.port ?? (scheme == "https" ? 443 : 80)
 
-        // Network: DNS and TCP, to the proxy when one is used for this host.
-        let proxy = NetworkProbe.proxy(forHost: host, environment: environment)
+        // Network: DNS and TCP, to the proxy when the client would use one for this host. A malformed HTTPS_PROXY
+        // is reported by the TLS check, where the client refuses it; the network is probed directly meanwhile.
+        let proxy = (try? ServiceNowClient.proxy(forHost: host, environment: environment)) ?? nil
         let target = proxy ?? (host, port)
         let via = proxy.map { " (proxy \($0.host):\($0.port) from HTTPS_PROXY)" } ?? ""
         let connectTimeout = min(settings.timeout, .seconds(10))
@@ -74,8 +69,9 @@ public enum Diagnostics {
             break
         }
 
-        // Everything over HTTP uses the connection's own client: its CA bundle and proxy rule, as the daemon does.
-        let configuration: ConnectionConfiguration
+        // Everything over HTTP goes through the connection's own client, built as the daemon builds it: its CA
+        // bundle, proxy rule, OAuth grant and error handling. Retries are cut short: doctor reports, it does not wait.
+        var configuration: ConnectionConfiguration
         do {
             configuration = try Connections.configuration(settings, configFile: config.path, environment: environment)
         } catch {
@@ -91,8 +87,13 @@ public enum Diagnostics {
             skipRest(Array(later.dropFirst()), because: "no HTTP client")
             return checks
         }
-        var probe = ServiceNowProbe(name: name, settings: settings, configuration: configuration, http: http)
-        checks += await probe.run(scheme: scheme, projects: config.projects.values.filter { $0.connection == settings.name })
+        configuration.retry = RetryPolicy(maxAttempts: 2, baseDelay: .milliseconds(200), maxDelay: .seconds(1))
+        configuration.requestTimeout = min(configuration.requestTimeout, .seconds(20))
+        var logger = Logger(label: "changegate.doctor")
+        logger.logLevel = .critical
+        let client = ServiceNowClient(configuration: configuration, httpClient: http, logger: logger)
+        var probe = ServiceNowProbe(name: name, settings: settings, client: client)
+        checks += await probe.run(scheme: scheme, host: host, projects: config.projects.values.filter { $0.connection == settings.name })
         try? await http.shutdown()
         return checks
     }

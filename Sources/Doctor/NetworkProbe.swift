@@ -72,19 +72,4 @@ enum NetworkProbe {
         guard getsockopt(fd, SOL_SOCKET, SO_ERROR, &error, &length) == 0 else { return String(cString: strerror(errno)) }
         return error == 0 ? nil : String(cString: strerror(error))
     }
-
-    /// The proxy `HTTPS_PROXY` names for `host`, unless `NO_PROXY` exempts it (as curl reads them).
-    static func proxy(forHost host: String, environment: [String: String]) -> (host: String, port: Int)? {
-        let raw = (environment["https_proxy"] ?? environment["HTTPS_PROXY"] ?? "").trimmingCharacters(in: .whitespaces)
-        guard !raw.isEmpty, let url = URLComponents(string: raw.contains("://") ? raw : "http://\(raw)"), let proxyHost = url.host else { return nil }
-        let host = host.lowercased()
-        for entry in (environment["no_proxy"] ?? environment["NO_PROXY"] ?? "").split(separator: ",") {
-            var e = entry.trimmingCharacters(in: .whitespaces).lowercased()
-            if e == "*" { return nil }
-            if let colon = e.lastIndex(of: ":"), !e.hasPrefix("["), e[e.index(after: colon)...].allSatisfy(\.isNumber) { e = String(e[..<colon]) }
-            while e.hasPrefix("*") || e.hasPrefix(".") { e.removeFirst() }
-            if !e.isEmpty, host == e || host.hasSuffix("." + e) { return nil }
-        }
-        return (proxyHost, url.port ?? 80)
-    }
 }
