@@ -18,7 +18,6 @@ extension Scheduler {
             break
         case .statuses(let connection, let numbers, let result):
             loop.polls[connection, default: .init()].inFlight = false
-            loop.polls[connection]?.nextAt = now.addingTimeInterval(config.daemon.pollInterval.seconds)
             switch result {
             case .failure(let error): noteIntegrationError(connection: connection, taskID: nil, error.description, &loop)
             case .success(let snapshots): applyStatuses(snapshots, asked: numbers, connection: connection, &loop, &batch, now: now)

@@ -16,7 +16,11 @@ extension Scheduler {
                 loop.polls[connection] = nil  // nothing to watch: the next watched task schedules one
                 continue
             }
+            // The cadence counts from each poll's start, so a slow answer does not stretch the interval.
             loop.polls[connection]?.inFlight = true
+            let interval = config.daemon.pollInterval.seconds
+            let next = due.addingTimeInterval(interval)
+            loop.polls[connection]?.nextAt = next > now ? next : now.addingTimeInterval(interval)
             let inbox = self.inbox
             group.addTask {
                 do throws(ServiceNowError) {
