@@ -21,10 +21,14 @@ build: deps
 
 # Every test: unit tests of each module, integration tests that run the built binaries against the
 # simulator with the sqlite3 CLI, the systemd tests in a booted systemd box, then the shortened
-# reliability suite (crash, faults, bad input, storage; a few minutes).
+# reliability suite (crash, faults, bad input, storage; a few minutes). Before the reliability suite: the doc
+# link check, `make deb`, and the .deb installed and run on a clean Debian 12 root (scripts/test-deb-clean-root.sh).
 test: deps
+	python3 scripts/check-doc-links.py
 	$(SWIFT) build --build-tests
 	CHANGEGATE_BIN_DIR=$(BIN_DIR) $(SWIFT) test --skip-build
+	$(MAKE) --no-print-directory deb
+	scripts/test-deb-clean-root.sh .build/deb
 	CHANGEGATE_BIN_DIR=$(BIN_DIR) python3 reliability/run.py --short
 
 # The full reliability suite: 300 deployments and 30 kill -9, 200 under ServiceNow faults, bad input, storage.
