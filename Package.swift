@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Shared vocabulary of ServiceNow change requests (states, types, dates).
@@ -34,6 +36,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -82,20 +86,44 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "Systemd", "AuditTrail",
+                "ChangegateMetrics",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
+        // Prometheus metrics: the typed facade the daemon reports through, and the `/metrics` endpoint.
+        .target(
+            name: "ChangegateMetrics",
+            dependencies: [
+                "QueueContract", "ChangegateConfig",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(name: "ChangegateMetricsTests", dependencies: [
+            "ChangegateMetrics", "QueueContract", "QueueStore", "ChangegateConfig",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .target(
             name: "CLI",
             dependencies: [
                 "Daemon", "ChangegateConfig", "QueueContract", "QueueStore", "ServiceNowClient", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            plugins: ["VersionFile"]
         ),
+        // `changegate --version` from the VERSION file, the one the Debian package uses too.
+        .plugin(name: "VersionFile", capability: .buildTool()),
         .executableTarget(name: "changegate", dependencies: ["CLI"]),
         .executableTarget(
             name: "changegate-snowsim",

@@ -1,4 +1,5 @@
 import ChangegateConfig
+import ChangegateMetrics
 import Foundation
 import Logging
 import QueueStore
@@ -15,20 +16,27 @@ public enum Daemon {
         let store = try QueueStore(path: config.daemon.database)
         DatabaseFileModes.repair(config.daemon.database)
         let lock = try InstanceLock(databasePath: config.daemon.database)
-        let connections = try Connections(config: config, logger: logger)
+        // Always there, so the scheduler reports unconditionally; served only when metrics_listen is set.
+        let metrics = DaemonMetrics()
+        let connections = try Connections(config: config, logger: logger, metricsFactory: metrics.factory)
         let notifier = SystemdNotifier()
         let heartbeat = ProgressHeartbeat()
         let scheduler = try Scheduler(store: store, configuration: config, connections: connections,
                                       heartbeat: heartbeat, notifier: notifier, logger: logger)
         let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger)
         let reload = ReloadService(configPath: configPath, scheduler: scheduler, notifier: notifier, logger: logger)
+        // Shut down in reverse order: the watchdog keeps pinging until the scheduler has drained.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: watchdog, successTerminationBehavior: .ignore),
+            .init(service: scheduler),
+            .init(service: reload, successTerminationBehavior: .ignore),
+        ]
+        if let listen = config.daemon.metricsListen {
+            let gauges = try QueueGauges(databasePath: config.daemon.database, registry: metrics.registry)
+            services.append(.init(service: MetricsEndpoint(listen: listen, metrics: metrics, gauges: gauges, logger: logger)))
+        }
         let group = ServiceGroup(configuration: .init(
-            // Shut down in reverse order: the watchdog keeps pinging until the scheduler has drained.
-            services: [
-                .init(service: watchdog, successTerminationBehavior: .ignore),
-                .init(service: scheduler),
-                .init(service: reload, successTerminationBehavior: .ignore),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         defer { withExtendedLifetime(lock) {} }

@@ -57,7 +57,7 @@ public final class ServiceNowClient: Sendable {
             case .cancelled:
                 throw .cancelled(connection: name)
             case .tlsFailure(let d):
-                throw .transport(connection: name, description: "TLS handshake failed: \(d); if the instance uses a private CA, set the connection's CA bundle")
+                throw .transport(connection: name, description: "the TLS handshake failed: \(d); if the instance uses a private CA, set the connection's ca_bundle")
             case .notSent(let d):
                 failure = .transport(connection: name, description: d)
             case .timedOut:
