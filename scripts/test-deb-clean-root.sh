@@ -188,7 +188,13 @@ journal=$(inside journalctl --no-pager -u changegate TASK_ID="$task" -o cat)
 grep -q "deploying web-shop" <<<"$journal" || fail "journalctl TASK_ID=$task lacks the deploy command's output: $journal"
 grep -q "succeeded" <<<"$journal" || fail "journalctl TASK_ID=$task lacks the final state"
 startup=$(inside journalctl --no-pager -u changegate -o cat)
-if grep -q "Failed to set thread priority" <<<"$startup"; then fail "the journal has libdispatch's thread priority line"; fi
+# LimitNICE= in the unit lets libdispatch renice its workers; systemd can only grant it with CAP_SYS_RESOURCE,
+# which some container hosts withhold (then systemd clamps the limit to 0 and the line stays: not our bug).
+if prlimit --nice=24 true 2>/dev/null; then
+  if grep -q "Failed to set thread priority" <<<"$startup"; then fail "the journal has libdispatch's thread priority line"; fi
+else
+  step "not checking for libdispatch's thread priority line: this host withholds CAP_SYS_RESOURCE, so LimitNICE= cannot apply"
+fi
 metrics=$(timeout 30 nsenter -t "$leader" -n -- curl -fsS http://127.0.0.1:9464/metrics) || fail "no /metrics on 127.0.0.1:9464"
 grep -q '^changegate_servicenow_requests_total{connection="default"' <<<"$metrics" || fail "/metrics has no ServiceNow request counts"
 grep -q '^changegate_audit_head_seq [1-9]' <<<"$metrics" || fail "/metrics has no audit head"

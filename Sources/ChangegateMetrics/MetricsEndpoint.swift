@@ -1,6 +1,7 @@
 import ChangegateConfig
 import Foundation
 import Hummingbird
+import NIOCore
 import Logging
 import ServiceLifecycle
 

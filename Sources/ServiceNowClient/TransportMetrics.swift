@@ -44,8 +44,9 @@ struct TransportMetrics: Sendable {
 
     /// The call as a template: method and path with record ids replaced, so each endpoint is one series.
     static func call(_ request: APIRequest) -> String {
-        let segments = request.path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
-            segment.count == 32 && segment.allSatisfy(\.isHexDigit) ? "{sys_id}" : String(segment)
+        let segments: [String] = request.path.split(separator: "/", omittingEmptySubsequences: false).map { segment in
+            let text = String(segment)
+            return text.count == 32 && text.allSatisfy(\.isHexDigit) ? "{sys_id}" : text
         }
         return "\(request.method.rawValue) \(segments.joined(separator: "/"))"
     }

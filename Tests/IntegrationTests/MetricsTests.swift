@@ -38,7 +38,11 @@ import Testing
         defer { d.stop(); try? FileManager.default.removeItem(atPath: (socket as NSString).deletingLastPathComponent) }
         try await d.startAndWait()
         var text = ""
-        try await eventually("the metrics socket to answer", timeout: .seconds(30)) { (try? text = await scrape(socket)) != nil }
+        try await eventually("the metrics socket to answer", timeout: .seconds(30)) {
+            guard let scraped = try? await scrape(socket) else { return false }
+            text = scraped
+            return true
+        }
         #expect(value(#"changegate_deployments{state="awaiting_approval"}"#, text) == 0, "\(text)")
         #expect(value("changegate_database_readable", text) == 1)
         let auditBefore = value("changegate_audit_head_seq", text) ?? -1
