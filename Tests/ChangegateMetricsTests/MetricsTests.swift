@@ -127,8 +127,7 @@ struct TemporaryQueue {
         try FileManager.default.createDirectory(atPath: socketDirectory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: socketDirectory) }
         let socket = socketDirectory + "/metrics.sock"
-        let http = HTTPClient(eventLoopGroupProvider: .singleton)
-        defer { try? http.syncShutdown() }
+        let http = HTTPClient.shared
         let expected = #"changegate_deployment_outcomes_total{outcome="deploy_failed",project="p",environment="e"} 1"#
 
         try await withEndpoint(.tcp(host: "127.0.0.1", port: 0), metrics: metrics) { port in
