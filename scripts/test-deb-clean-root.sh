@@ -72,8 +72,9 @@ teardown() {
   if ((${#left[@]})); then
     echo "clean-root: left on the host: ${left[*]}" >&2
     rc=1
+  else
+    echo "clean-root: nothing left on the host"
   fi
-  ((rc == 0)) && echo "clean-root: nothing left on the host"
   exit "$rc"
 }
 trap teardown EXIT
@@ -119,8 +120,8 @@ done
 step "booted: systemd is $state"
 
 # --- install --------------------------------------------------------------------------------------------
-step "apt install ./changegate_${version}_${arch}.deb ./changegate-simulator_${version}_${arch}.deb (no network)"
-inside apt-get install -y --no-download "/debs/changegate_${version}_${arch}.deb" \
+step "apt install ./changegate_${version}_${arch}.deb ./changegate-simulator_${version}_${arch}.deb (no network in the container)"
+inside apt-get install -y "/debs/changegate_${version}_${arch}.deb" \
   "/debs/changegate-simulator_${version}_${arch}.deb" >"$PWD/.build/clean-root-apt.log" 2>&1 \
   || { tail -30 "$PWD/.build/clean-root-apt.log" >&2; fail "apt could not install the packages"; }
 grep -q "enabled but not started" "$PWD/.build/clean-root-apt.log" || fail "postinst did not say the service waits for credentials"
@@ -205,7 +206,7 @@ inside apt-get purge -y changegate changegate-simulator >"$PWD/.build/clean-root
   || { tail -30 "$PWD/.build/clean-root-purge.log" >&2; fail "apt purge failed"; }
 [[ $(inside systemctl is-active changegate || true) != active ]] || fail "the service still runs after purge"
 for gone in /usr/bin/changegate /usr/bin/changegate-snowsim /etc/changegate /var/lib/changegate \
-            /usr/lib/systemd/system/changegate.service /etc/systemd/system/multi-user.target.wants/changegate.service; do
+            /lib/systemd/system/changegate.service /etc/systemd/system/multi-user.target.wants/changegate.service; do
   inside test ! -e "$gone" || fail "$gone is still there after purge"
 done
 inside getent passwd changegate >/dev/null && step "user changegate kept after purge (Debian keeps system users)"
