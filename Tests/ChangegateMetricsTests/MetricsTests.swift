@@ -109,7 +109,7 @@ struct TemporaryQueue {
     func withEndpoint(_ listen: MetricsListen, metrics: DaemonMetrics,
                       _ body: @Sendable @escaping (_ port: Int?) async throws -> Void) async throws {
         let (ports, continuation) = AsyncStream<Int?>.makeStream()
-        let endpoint = MetricsEndpoint(listen: listen, metrics: metrics, gauges: nil, logger: Logger(label: "test"),
+        let endpoint = MetricsEndpoint(listen: listen, metrics: metrics, gauges: nil, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }),
                                        onListening: { continuation.yield($0) })
         try await withThrowingTaskGroup(of: Void.self) { group in
             group.addTask { try await endpoint.run() }
