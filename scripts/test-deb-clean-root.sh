@@ -162,7 +162,13 @@ inside sh -c 'umask 077 && echo sim-client-secret > /etc/changegate/credentials/
   echo sim-password > /etc/changegate/credentials/servicenow-default-password'
 sim() { timeout 30 nsenter -t "$leader" -n -- curl -fsS -H 'content-type: application/json' "$@"; }
 for _ in $(seq 60); do sim http://127.0.0.1:8090/_sim/changes >/dev/null 2>&1 && break; sleep 1; done
+# As the README's walk does: check-config, start, doctor (which also checks the database and ServiceNow).
+creds=CREDENTIALS_DIRECTORY=/etc/changegate/credentials
+inside env "$creds" changegate check-config >"$PWD/.build/clean-root-doctor.log" 2>&1 \
+  || { cat "$PWD/.build/clean-root-doctor.log" >&2; fail "changegate check-config failed"; }
 inside systemctl start changegate || { inside journalctl -u changegate --no-pager | tail -30 >&2; fail "systemctl start changegate failed"; }
+inside env "$creds" changegate doctor >"$PWD/.build/clean-root-doctor.log" 2>&1 \
+  || { cat "$PWD/.build/clean-root-doctor.log" >&2; fail "changegate doctor failed with the service running"; }
 db=/var/lib/changegate/changegate.db
 query() { inside sqlite3 -cmd '.timeout 5000' "$db" "$1"; }
 query "INSERT INTO deployments (project, environment, release, requested_by) VALUES ('web-shop', 'Production', '2.4.1', 'clean-root');"
@@ -203,7 +209,10 @@ grep -q '^changegate_audit_head_seq [1-9]' <<<"$metrics" || fail "/metrics has n
 # --- purge ----------------------------------------------------------------------------------------------
 step "apt purge"
 inside apt-get purge -y changegate changegate-simulator >"$PWD/.build/clean-root-purge.log" 2>&1 \
-  || { tail -30 "$PWD/.build/clean-root-purge.log" >&2; fail "apt purge failed"; }
+  || { tail -30 "$PWD/.build/clean-root-purge.log" >&2
+       timeout 20 nsenter -t "$leader" -a journalctl --no-pager -n 40 -o short-monotonic >&2
+       timeout 20 nsenter -t "$leader" -a systemctl list-jobs --no-pager >&2
+       fail "apt purge failed"; }
 [[ $(inside systemctl is-active changegate || true) != active ]] || fail "the service still runs after purge"
 for gone in /usr/bin/changegate /usr/bin/changegate-snowsim /etc/changegate /var/lib/changegate \
             /lib/systemd/system/changegate.service /etc/systemd/system/multi-user.target.wants/changegate.service; do

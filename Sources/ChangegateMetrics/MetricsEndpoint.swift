@@ -40,9 +40,10 @@ public struct MetricsEndpoint: Service {
             try Self.removeStaleSocket(path)
             address = .unixDomainSocket(path: path)
         }
-        // Hummingbird's own request logging stays quiet; the daemon logs where the endpoint listens.
+        // Hummingbird's own logging stays quiet (it reports its cancellation below as errors); bind failures are
+        // thrown, and the daemon logs where the endpoint listens.
         var httpLogger = logger
-        httpLogger.logLevel = .warning
+        httpLogger.logLevel = .critical
         let listen = listen
         let logger = logger
         let onListening = onListening
@@ -55,7 +56,11 @@ public struct MetricsEndpoint: Service {
                 await onListening(port)
             },
             logger: httpLogger)
-        try await app.runService()
+        // A scrape needs no draining: on shutdown the server is cancelled rather than quiesced (its graceful
+        // shutdown could wait on a client's open connection and hold up the daemon's stop).
+        try await cancelWhenGracefulShutdown {
+            try await app.run()
+        }
     }
 
     /// A socket left by a previous run (killed before it could unlink) would make bind fail with EADDRINUSE.

@@ -32,8 +32,9 @@ public enum Daemon {
             .init(service: reload, successTerminationBehavior: .ignore),
         ]
         if let listen = config.daemon.metricsListen {
+            // First in the list, so stopped last: scrapes still answer while deployments drain.
             let gauges = try QueueGauges(databasePath: config.daemon.database, registry: metrics.registry)
-            services.append(.init(service: MetricsEndpoint(listen: listen, metrics: metrics, gauges: gauges, logger: logger)))
+            services.insert(.init(service: MetricsEndpoint(listen: listen, metrics: metrics, gauges: gauges, logger: logger)), at: 0)
         }
         let group = ServiceGroup(configuration: .init(
             services: services,
