@@ -219,4 +219,7 @@ for gone in /usr/bin/changegate /usr/bin/changegate-snowsim /etc/changegate /var
   inside test ! -e "$gone" || fail "$gone is still there after purge"
 done
 inside getent passwd changegate >/dev/null && step "user changegate kept after purge (Debian keeps system users)"
+# A clean journal: nothing at warning or worse from start to stop (a refused stop or a noisy shutdown shows here).
+noisy=$(inside journalctl --no-pager -q -u changegate -p warning -o cat)
+[[ -z $noisy ]] || fail "the service logged warnings or errors: $noisy"
 step "passed: installed, ran a change-controlled deployment to succeeded, purged"
