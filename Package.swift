@@ -22,6 +22,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
         .package(url: "https://github.com/LebJe/TOMLKit", from: "0.6.0"),
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // Shared vocabulary of ServiceNow change requests (states, types, dates).
@@ -35,6 +37,8 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
         .target(
@@ -81,10 +85,12 @@ let package = Package(
             name: "Daemon",
             dependencies: [
                 "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "ServiceNowModel", "Systemd", "AuditTrail",
+                "ChangegateMetrics",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
             ]
         ),
         // `changegate doctor`: config, database, network and ServiceNow checks, the latter through the client.
@@ -96,14 +102,37 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Prometheus metrics: the typed facade the daemon reports through, and the `/metrics` endpoint.
+        .target(
+            name: "ChangegateMetrics",
+            dependencies: [
+                "QueueContract", "ChangegateConfig",
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(name: "ChangegateMetricsTests", dependencies: [
+            "ChangegateMetrics", "QueueContract", "QueueStore", "ChangegateConfig",
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+        ]),
         .target(
             name: "CLI",
             dependencies: [
                 "Daemon", "Doctor", "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Systemd", "AuditTrail",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
-            ]
+            ],
+            plugins: ["VersionFile"]
         ),
+        // `changegate --version` from the VERSION file, the one the Debian package uses too.
+        .plugin(name: "VersionFile", capability: .buildTool()),
         .executableTarget(name: "changegate", dependencies: ["CLI"]),
         .executableTarget(
             name: "changegate-snowsim",

@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages changegate's build, tests and demo need, when they are missing.
+# --packaging: also what `make deb` and the clean-machine test need (debhelper, lintian, debootstrap, nspawn).
 set -euo pipefail
 packages=(libsqlite3-dev libsystemd-dev sqlite3 pkg-config systemd util-linux procps curl ca-certificates python3)
+if [[ ${1:-} == --packaging ]]; then
+  packages+=(debhelper dpkg-dev fakeroot lintian debootstrap systemd-container debian-archive-keyring)
+fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -22,7 +22,7 @@ public struct Changegate: AsyncParsableCommand {
               7  another daemon holds the database
               64 bad usage
             """,
-        version: "0.1.0",
+        version: changegateVersion,
         subcommands: [DaemonCommand.self, Enqueue.self, Status.self, Logs.self, Cancel.self, CheckConfig.self, Doctor.self, AuditCommand.self],
         defaultSubcommand: nil)
 

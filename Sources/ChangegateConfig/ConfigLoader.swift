@@ -49,6 +49,7 @@ public enum ConfigLoader {
             }
             daemon.drainTimeout = try r.duration("drain_timeout", example: "10m") ?? daemon.drainTimeout
             daemon.testHangFile = try r.string("test_hang_file", example: "/run/changegate-test-hang")
+            daemon.metricsListen = try MetricsListen.read(&r)
             try r.rejectUnknownKeys()
         }
 

@@ -26,6 +26,8 @@ public struct DaemonSettings: Sendable, Equatable {
     public var drainTimeout: Duration = .seconds(600)
     /// Test-only: while this file exists the scheduler loop hangs (to prove the watchdog). Never set it in production.
     public var testHangFile: String?
+    /// Where `/metrics` is served: nil (off), a loopback `host:port`, or `unix:/path`.
+    public var metricsListen: MetricsListen?
 }
 
 public enum AuthKind: String, Sendable, CaseIterable {

@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import ChangegateConfig
+import CoreMetrics
 import Foundation
 import Logging
 import ServiceNowClient
@@ -11,12 +12,14 @@ public final class Connections: Sendable {
 
     /// Reads each connection's secrets (credential files) and builds its client.
     public init(config: ChangegateConfiguration, logger: Logger,
-                environment: [String: String] = ProcessInfo.processInfo.environment) throws {
+                environment: [String: String] = ProcessInfo.processInfo.environment,
+                metricsFactory: (any MetricsFactory)? = nil) throws {
         var clients: [String: ServiceNowClient] = [:]
         var https: [HTTPClient] = []
         do {
             for (name, settings) in config.connections.sorted(by: { $0.key < $1.key }) {
-                let configuration = try Self.configuration(settings, configFile: config.path, environment: environment)
+                var configuration = try Self.configuration(settings, configFile: config.path, environment: environment)
+                configuration.metricsFactory = metricsFactory
                 let http = try ServiceNowClient.makeHTTPClient(for: [configuration], environment: environment)
                 https.append(http)
                 var clientLogger = logger

@@ -1,4 +1,5 @@
 import ChangegateConfig
+import ChangegateMetrics
 import Foundation
 import Logging
 import QueueStore
@@ -15,7 +16,9 @@ public enum Daemon {
         let store = try QueueStore(path: config.daemon.database)
         DatabaseFileModes.repair(config.daemon.database)
         let lock = try InstanceLock(databasePath: config.daemon.database)
-        let connections = try Connections(config: config, logger: logger)
+        // Always there, so the scheduler reports unconditionally; served only when metrics_listen is set.
+        let metrics = DaemonMetrics()
+        let connections = try Connections(config: config, logger: logger, metricsFactory: metrics.factory)
         let notifier = SystemdNotifier()
         let heartbeat = ProgressHeartbeat()
         // New rows are noticed from the database file's changes; the interval is the fallback poll where
@@ -26,16 +29,22 @@ public enum Daemon {
         }
         let scheduler = try Scheduler(store: store, configuration: config, services: connections.clients.mapValues { $0 as any ChangeService },
                                       heartbeat: heartbeat, notifier: notifier, logger: logger,
-                                      databaseChanges: { watcher.changes() })
+                                      databaseChanges: { watcher.changes() }, metrics: metrics)
         let watchdog = WatchdogService(heartbeat: heartbeat, notifier: notifier, logger: logger, stalledMessageID: .schedulerStalled)
         let reload = ReloadService(configPath: configPath, scheduler: scheduler, notifier: notifier, logger: logger)
+        // Shut down in reverse order: the watchdog keeps pinging until the scheduler has drained.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: watchdog, successTerminationBehavior: .ignore),
+            .init(service: scheduler),
+            .init(service: reload, successTerminationBehavior: .ignore),
+        ]
+        if let listen = config.daemon.metricsListen {
+            // First in the list, so stopped last: scrapes still answer while deployments drain.
+            let gauges = try QueueGauges(databasePath: config.daemon.database, registry: metrics.registry)
+            services.insert(.init(service: MetricsEndpoint(listen: listen, metrics: metrics, gauges: gauges, logger: logger)), at: 0)
+        }
         let group = ServiceGroup(configuration: .init(
-            // Shut down in reverse order: the watchdog keeps pinging until the scheduler has drained.
-            services: [
-                .init(service: watchdog, successTerminationBehavior: .ignore),
-                .init(service: scheduler),
-                .init(service: reload, successTerminationBehavior: .ignore),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         defer { withExtendedLifetime(lock) {} }

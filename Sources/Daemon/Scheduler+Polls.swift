@@ -18,6 +18,7 @@ extension Scheduler {
             }
             // The cadence counts from each poll's start, so a slow answer does not stretch the interval.
             loop.polls[connection]?.inFlight = true
+            metrics?.pollCycle(connection: connection, lag: now.timeIntervalSince(due))
             let interval = config.daemon.pollInterval.seconds
             let next = due.addingTimeInterval(interval)
             loop.polls[connection]?.nextAt = next > now ? next : now.addingTimeInterval(interval)
@@ -61,7 +62,8 @@ extension Scheduler {
         let now = clock.now()
         if let (last, at) = loop.lastIntegrationError[connection], last == message, now.timeIntervalSince(at) < 60 { return }
         loop.lastIntegrationError[connection] = (message, now)
-        logger.error("ServiceNow connection \(connection): \(message)",
+        // Client errors already name their connection; others (a missing connection) say what to fix.
+        logger.error("\(message.hasPrefix("ServiceNow connection") ? message : "ServiceNow connection '\(connection)': \(message)")",
                      metadata: ["message_id": MessageID.integrationError.metadataValue, "task_id": .string(taskID.map(String.init) ?? "")])
         loop.integrationErrors.append((connection, taskID, message, now))
     }

@@ -92,6 +92,7 @@ extension Scheduler {
                 loop.slots.withdraw(task.id)
             }
             if !task.state.isTerminal { schedule(&task, &loop) }
+            report(task, movedFrom: old?.state, now: now)
             loop.store(task)
             if let connection = task.watched?.connection, loop.polls[connection]?.nextAt == nil {
                 loop.polls[connection, default: .init()].nextAt = now.addingTimeInterval(config.daemon.pollInterval.seconds)
@@ -101,6 +102,18 @@ extension Scheduler {
             var m = metadata.mapValues { Logger.MetadataValue.string($0) }
             if let id { m["message_id"] = id.metadataValue }
             logger.log(level: level, "\(message)", metadata: m)
+        }
+    }
+
+    /// Metrics of a committed change of state (counted once: a failed write is decided again).
+    func report(_ task: ActiveTask, movedFrom old: TaskState?, now: Date) {
+        guard let metrics, old != task.state else { return }
+        metrics.taskMoved(from: old, to: task.state, project: task.request.project, environment: task.request.environment)
+        if task.state.isTerminal, let outcome = task.outcome {
+            metrics.outcome(outcome, project: task.request.project, environment: task.request.environment)
+        }
+        if task.state == .executing, old == .implementCheck, let since = task.waitingSince {
+            metrics.approvalWait(now.timeIntervalSince(since))
         }
     }
 

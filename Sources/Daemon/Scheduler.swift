@@ -1,4 +1,5 @@
 import ChangegateConfig
+import ChangegateMetrics
 import Foundation
 import Logging
 import QueueContract
@@ -30,11 +31,12 @@ public final class Scheduler: Service, Sendable {
     let daemonEnvironment: [String: String]
     /// How new rows are noticed: a watcher of the database file, and a slow poll beside it.
     let databaseChanges: @Sendable () -> AsyncStream<Void>
+    let metrics: DaemonMetrics?
 
     public init(store: QueueStore, configuration: ChangegateConfiguration, services: [String: any ChangeService],
                 heartbeat: ProgressHeartbeat, notifier: SystemdNotifier, logger: Logger,
                 clock: any SchedulerClock = SystemClock(),
-                databaseChanges: @escaping @Sendable () -> AsyncStream<Void>,
+                databaseChanges: @escaping @Sendable () -> AsyncStream<Void>, metrics: DaemonMetrics? = nil,
                 daemonEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws {
         self.store = store
         self.configuration = Mutex(configuration)
@@ -46,6 +48,7 @@ public final class Scheduler: Service, Sendable {
         self.instanceID = try store.instanceID()
         self.daemonEnvironment = daemonEnvironment
         self.databaseChanges = databaseChanges
+        self.metrics = metrics
         self.output = OutputBuffer(inbox: inbox)
     }
 

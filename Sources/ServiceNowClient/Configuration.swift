@@ -1,3 +1,4 @@
+import CoreMetrics
 import Foundation
 
 /// One ServiceNow instance as changegate talks to it.
@@ -16,6 +17,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
     public var retry: RetryPolicy
     /// Changes per `numberIN…` query in `statuses(…)`.
     public var statusBatchSize: Int
+    /// Where request counts and latencies go; nil: the process-wide `MetricsSystem` (a no-op unless bootstrapped).
+    public var metricsFactory: (any MetricsFactory)? = nil
 
     public init(
         name: String,

@@ -150,7 +150,7 @@ public final class ServiceNowClient: Sendable {
 
     /// A failed TLS handshake: retrying will not help, a CA bundle might.
     func tlsFailure(_ description: String) -> ServiceNowError {
-        .transport(connection: name, description: "TLS handshake failed: \(description); if the instance uses a private CA, set the connection's CA bundle")
+        .transport(connection: name, description: "the TLS handshake failed: \(description); if the instance uses a private CA, set the connection's ca_bundle")
     }
 
     // MARK: answer details

@@ -64,7 +64,8 @@ public enum ServiceNowError: Error, Sendable, Equatable, CustomStringConvertible
         case .serverError(let c, let status, let message):
             return "ServiceNow connection '\(c)': the instance answered HTTP \(status)\(message.isEmpty ? "" : " (\(message))"). It is probably temporarily unavailable; retry later or check the instance's status."
         case .transport(let c, let description):
-            return "ServiceNow connection '\(c)': could not talk to the instance (\(description)). Check the base URL, DNS, firewall, proxy (HTTPS_PROXY/NO_PROXY) and TLS settings (CA bundle)."
+            return "ServiceNow connection '\(c)': \(description). Check that the instance is up and the connection's url is right, "
+                + "then DNS, firewalls, the proxy (HTTPS_PROXY/NO_PROXY) and TLS settings (ca_bundle)."
         case .timeout(let c):
             return "ServiceNow connection '\(c)': the instance did not answer in time. Check network reachability, or raise the request timeout."
         case .malformedResponse(let c, let endpoint, let reason):

@@ -49,6 +49,7 @@ struct Transport: Sendable {
     let configuration: ConnectionConfiguration
     let logger: Logger
     let limiter: ConcurrencyLimiter
+    let metrics: TransportMetrics
     /// AsyncHTTPClient gets a silent logger: at trace level it would log request details.
     private let quietLogger = Logger(label: "changegate.servicenow.ahc", factory: { _ in SwiftLogNoOpLogHandler() })
     static let maxBodyBytes = 64 * 1024 * 1024
@@ -58,6 +59,7 @@ struct Transport: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.limiter = ConcurrencyLimiter(limit: configuration.maxConcurrentRequests)
+        self.metrics = TransportMetrics(connection: configuration.name, factory: configuration.metricsFactory)
     }
 
     func url(for request: APIRequest) -> String {
@@ -101,9 +103,11 @@ struct Transport: Sendable {
             }
             outcome = .answered(response)
         } catch {
-            outcome = Self.classify(error)
+            outcome = Self.classify(error, target: target)
         }
-        log(request, outcome: outcome, attempt: attempt, duration: ContinuousClock.now - start)
+        let duration = ContinuousClock.now - start
+        log(request, outcome: outcome, attempt: attempt, duration: duration)
+        metrics.record(request, outcome: outcome, duration: duration)
         return outcome
     }
 
@@ -145,11 +149,17 @@ struct Transport: Sendable {
         }
     }
 
-    static func classify(_ error: any Error) -> AttemptOutcome {
+    /// `host:port` of the instance, for error messages.
+    var target: String {
+        guard let url = URL(string: configuration.root), let host = url.host else { return configuration.displayURL }
+        return "\(host):\(url.port ?? (url.scheme == "http" ? 80 : 443))"
+    }
+
+    static func classify(_ error: any Error, target: String = "the instance") -> AttemptOutcome {
         if error is TimedOut { return .timedOut }
         if error is CancellationError { return .cancelled }
         let typeName = String(reflecting: type(of: error))
-        let text = String(describing: error)
+        let text = ConnectionErrorText.describe(error, target: target)
         if let e = error as? HTTPClientError {
             switch e {
             case .connectTimeout, .getConnectionFromPoolTimeout, .invalidURL, .emptyHost, .emptyScheme,
