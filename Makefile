@@ -22,8 +22,8 @@ build: deps
 # reliability suite (crash, faults, bad input, storage; a few minutes).
 test: deps
 	$(SWIFT) build --build-tests
-	CHANGEGATE_BIN_DIR=$(BIN_DIR) $(SWIFT) test --skip-build
-	CHANGEGATE_BIN_DIR=$(BIN_DIR) python3 reliability/run.py --short
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) scripts/run-tests.sh $(SWIFT) test --skip-build
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) scripts/run-tests.sh python3 reliability/run.py --short
 
 # The full reliability suite: 300 deployments and 30 kill -9, 200 under ServiceNow faults, bad input, storage.
 reliability: deps
