@@ -24,6 +24,12 @@ left_processes() {
 # A process's group id (the third field after the parenthesised command name in /proc/PID/stat).
 group() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f3; }
 processes=$(left_processes)
+# SwiftPM's own, left by every `swift test` (also one that runs no test): empty lock files and empty
+# TemporaryDirectory.* folders. Not the tests': removed without a word.
+find "$scratch" -maxdepth 1 -type f -name '_*.lock' -size 0 -delete
+for d in "$scratch"/TemporaryDirectory.*; do
+  [ -d "$d" ] && [ "$(ls -A "$d")" = .keep-directory ] && rm -r "$d"
+done
 files=$(cd "$scratch" && find . -mindepth 1 -maxdepth 2 | sort | sed 's|^\./|  |')
 
 if [ -n "$processes" ] || [ -n "$files" ]; then
