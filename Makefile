@@ -28,10 +28,10 @@ test: deps
 	SWIFT=$(SWIFT) python3 scripts/check-imports.py
 	python3 scripts/check-doc-links.py
 	$(SWIFT) build --build-tests
-	CHANGEGATE_BIN_DIR=$(BIN_DIR) $(SWIFT) test --skip-build
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) scripts/run-tests.sh $(SWIFT) test --skip-build
 	$(MAKE) --no-print-directory deb
 	scripts/test-deb-clean-root.sh .build/deb
-	CHANGEGATE_BIN_DIR=$(BIN_DIR) python3 reliability/run.py --short
+	CHANGEGATE_BIN_DIR=$(BIN_DIR) scripts/run-tests.sh python3 reliability/run.py --short
 
 # The full reliability suite: 300 deployments and 30 kill -9, 200 under ServiceNow faults, bad input, storage.
 reliability: deps

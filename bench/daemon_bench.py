@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """`make bench`: the daemon's figures against the simulator, printed as a table (goals, not assertions)."""
-import json, os, signal, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.request
+import contextlib, json, os, signal, sqlite3, statistics, subprocess, sys, tempfile, time, urllib.request
 
 BIN = os.environ.get("CHANGEGATE_BIN_DIR", ".build/release")
 os.environ["CHANGEGATE_BIN_DIR"] = BIN
@@ -42,12 +42,22 @@ class Daemon(harness.Daemon):
                 return int(line.split()[1])
 
 
+@contextlib.contextmanager
+def scratch():
+    """A temporary folder; on leaving it, also after an error, every simulator and daemon is stopped first."""
+    with tempfile.TemporaryDirectory(prefix="cg-bench-") as d:
+        try:
+            yield d
+        finally:
+            harness.cleanup()
+
+
 def project(name, command, controlled="true", extra=""):
     return f'[projects.{name}]\nchange_controlled = {controlled}\nconnection = "sim"\ncommand = {json.dumps(command)}\nkill_grace = "5s"\n{extra}\n'
 
 
 def bench_intake(rows):
-    with tempfile.TemporaryDirectory() as d:
+    with scratch() as d:
         daemon = Daemon(d, None, project("fast", ["/bin/true"], controlled="false", extra="max_concurrent = 64"))
         lat = []
         for _ in range(rows):
@@ -61,7 +71,7 @@ def bench_intake(rows):
 
 
 def bench_approval_and_abort(samples):
-    with tempfile.TemporaryDirectory() as d:
+    with scratch() as d:
         sim = Sim(d)
         start = os.path.join(d, "start.sh")
         open(start, "w").write(f'#!/bin/sh\ndate +%s.%N > "{d}/started-$CHANGEGATE_TASK_ID"\n')
@@ -98,7 +108,7 @@ def bench_approval_and_abort(samples):
 
 
 def bench_poll_cost(n, cycles=3):
-    with tempfile.TemporaryDirectory() as d:
+    with scratch() as d:
         sim = Sim(d)
         numbers = [sim.create(short_description=f"wait {k}", state=-3) for k in range(n)]
         daemon = Daemon(d, sim, project("w", ["/bin/true"]), poll="2s")
@@ -166,7 +176,7 @@ def memory_current():
 
 
 def bench_throughput(n):
-    with tempfile.TemporaryDirectory() as d:
+    with scratch() as d:
         daemon = Daemon(d, None, project("noop", ["/bin/true"], controlled="false", extra="max_concurrent = 32"))
         t0 = time.perf_counter()
         daemon.conn.execute("BEGIN")

@@ -9,12 +9,29 @@ _started = []
 
 
 def cleanup():
+    folders = {thing.d for thing in _started if isinstance(thing, Daemon)}
     for thing in reversed(_started):
         try:
             thing.stop()
         except Exception:
             pass
     _started.clear()
+    for folder in folders:
+        kill_process_groups(folder)
+
+
+def kill_process_groups(folder):
+    """SIGKILLs every process group (but ours) holding a process whose command line names a file in `folder`:
+    deploy commands a part left running after a kill -9 of the daemon, when it failed before a restart."""
+    own = os.getpgrp()
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = open(f"/proc/{pid}/cmdline", "rb").read().decode(errors="replace")
+            group = os.getpgid(int(pid))
+            if folder.rstrip("/") + "/" in cmdline and group not in (own, 0, 1):
+                os.killpg(group, signal.SIGKILL)
+        except (OSError, ProcessLookupError):
+            pass  # gone meanwhile
 
 
 class Sim:
@@ -22,13 +39,13 @@ class Sim:
         self.port_file = os.path.join(d, "sim.port")
         self.p = subprocess.Popen([f"{BIN}/changegate-snowsim", "--port", "0", "--port-file", self.port_file, "--quiet", *extra],
                                   stdout=subprocess.DEVNULL, stderr=open(os.path.join(d, "sim.log"), "w"))
+        _started.append(self)  # before the wait: a simulator that never listens is stopped too
         deadline = time.time() + 30
         while not (os.path.exists(self.port_file) and open(self.port_file).read().strip()):
             if time.time() > deadline:
                 raise RuntimeError("simulator did not start")
             time.sleep(0.05)
         self.base = f"http://127.0.0.1:{open(self.port_file).read().strip()}"
-        _started.append(self)
 
     def call(self, method, path, body=None):
         data = json.dumps(body).encode() if body is not None else None

@@ -99,7 +99,13 @@ final class DaemonProcess: @unchecked Sendable {
         p.waitUntilExit()
     }
 
-    deinit { stop() }
+    /// Runs when the test ends, passed or failed (also when `init` throws once `dir` is set: every stored
+    /// property is initialized by then): nothing of the test is left running or on disk.
+    deinit {
+        stop()
+        killProcessGroups(under: dir)
+        try? FileManager.default.removeItem(atPath: dir)
+    }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
 

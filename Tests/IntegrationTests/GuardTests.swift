@@ -54,7 +54,7 @@ import Testing
     @Test func rejectedChangeFailsWithTheComment() async throws {
         let sim = try await SimulatorProcess()
         let d = try DaemonProcess(simulator: sim, projects: "")
-        try d.configure(DaemonFlowTests.project("web", command: try d.script("deploy.sh", "touch \(FileManager.default.temporaryDirectory.path)/must-not-run")))
+        try d.configure(DaemonFlowTests.project("web", command: try d.script("deploy.sh", "touch \(d.dir)/must-not-run")))
         try await d.startAndWait()
         let id = try insert(d.database, ["project": "web", "environment": "Production", "release": "9"])
         _ = try await d.waitForState(id, ["awaiting_approval"])

@@ -71,6 +71,7 @@ func eventually(_ what: String, timeout: Duration = .seconds(30), every: Duratio
     throw HarnessError("timed out after \(timeout) waiting for: \(what)")
 }
 
+/// A fresh folder for one test's files; its owner (DaemonProcess, SimulatorProcess) removes it in `deinit`.
 func tempDirectory(_ name: String) throws -> String {
     let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cg-it-\(name)-\(UUID().uuidString.prefix(8))").path
     try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -100,4 +101,17 @@ enum HTTP {
 func processGone(_ pid: pid_t) -> Bool {
     guard kill(pid, 0) == 0, let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8) else { return true }
     return stat.contains(") Z ")
+}
+
+/// SIGKILLs every process group (other than ours) holding a process whose command line names a file in `dir`:
+/// the deploy scripts a test wrote there, and their children. A test that fails after `kill -9` of the
+/// daemon would otherwise leave its deploy commands running.
+func killProcessGroups(under dir: String) {
+    let own = getpgrp()
+    for pid in (try? FileManager.default.contentsOfDirectory(atPath: "/proc"))?.compactMap(Int32.init) ?? [] {
+        guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+              String(decoding: cmdline, as: UTF8.self).contains(dir + "/") else { continue }
+        let group = getpgid(pid)
+        if group > 1 && group != own { kill(-group, SIGKILL) }
+    }
 }

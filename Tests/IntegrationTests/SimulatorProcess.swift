@@ -15,11 +15,18 @@ final class SimulatorProcess: @unchecked Sendable {
         process.arguments = ["--port", "0", "--port-file", portFile, "--quiet"] + extraArguments
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
-        try process.run()
         var found: Int?
-        try await eventually("the simulator to listen", timeout: .seconds(20), every: .milliseconds(50)) {
-            found = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-            return found != nil
+        // `deinit` does not run for an instance whose `init` throws before `port` is set: clean up here.
+        do {
+            try process.run()
+            try await eventually("the simulator to listen", timeout: .seconds(20), every: .milliseconds(50)) {
+                found = (try? String(contentsOfFile: portFile, encoding: .utf8)).flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+                return found != nil
+            }
+        } catch {
+            if process.isRunning { process.terminate(); process.waitUntilExit() }
+            try? FileManager.default.removeItem(atPath: dir)
+            throw error
         }
         port = found!
     }
@@ -28,7 +35,11 @@ final class SimulatorProcess: @unchecked Sendable {
         if process.isRunning { process.terminate(); process.waitUntilExit() }
     }
 
-    deinit { stop() }
+    /// Runs when the test ends, passed or failed.
+    deinit {
+        stop()
+        try? FileManager.default.removeItem(atPath: dir)
+    }
 
     // MARK: control API
 

@@ -5,15 +5,20 @@ import QueueContract
 import Testing
 @testable import QueueStore
 
-@Suite struct AuditStoreTests {
-    static func store() throws -> QueueStore {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cg-audit-\(UUID().uuidString)").path
+/// A class: Swift Testing makes one instance per test and releases it when the test ends, passed or failed,
+/// so `deinit` removes the test's folder.
+@Suite final class AuditStoreTests {
+    private let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cg-audit-\(UUID().uuidString)").path
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+    func store() throws -> QueueStore {
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         return try QueueStore(path: "\(dir)/changegate.db")
     }
 
     @Test func applyAppendsChainedRecordsWithTheTaskChange() throws {
-        let store = try Self.store()
+        let store = try self.store()
         let a = try store.enqueue(project: "web", environment: "Production", release: "1")
         let b = try store.enqueue(project: "api", environment: "Test", release: "2")
         try store.apply([
@@ -34,7 +39,7 @@ import Testing
     }
 
     @Test func aFailedTransactionLeavesNoAuditRecord() throws {
-        let store = try Self.store()
+        let store = try self.store()
         let a = try store.enqueue(project: "web", environment: "Production", release: "1")
         try store.pool.write { db in
             try db.execute(sql: "CREATE TRIGGER refuse BEFORE UPDATE OF state ON deployments WHEN NEW.state = 'executing' BEGIN SELECT RAISE(ABORT, 'no'); END")
@@ -48,7 +53,7 @@ import Testing
     }
 
     @Test func triggersRefuseChangesAndUnchainedInserts() throws {
-        let store = try Self.store()
+        let store = try self.store()
         let a = try store.enqueue(project: "web", environment: "Production", release: "1")
         try store.apply(TaskChange(audit: [AuditEvent("enqueued"), AuditEvent("failed")]), to: a)
         for sql in ["UPDATE audit_log SET kind = 'x' WHERE seq = 1", "DELETE FROM audit_log WHERE seq = 2",
@@ -60,7 +65,7 @@ import Testing
     }
 
     @Test func theMigrationAddsTheTableToAnExistingDatabase() throws {
-        let store = try Self.store()
+        let store = try self.store()
         #expect(QueueStore.schemaVersion == "v4")
         #expect(try store.isSchemaCurrent())
         let tables = try store.pool.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log' ORDER BY name") }

@@ -4,12 +4,6 @@ import QueueContract
 import Testing
 @testable import QueueStore
 
-private func tempDB() throws -> String {
-    let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cg-store-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    return "\(dir)/changegate.db"
-}
-
 /// Runs the real sqlite3 CLI, as producers do.
 @discardableResult
 private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, output: String) {
@@ -24,7 +18,18 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
     return (p.terminationStatus, String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self))
 }
 
-@Suite struct QueueStoreTests {
+/// A class: Swift Testing makes one instance per test and releases it when the test ends, passed or failed,
+/// so `deinit` removes the test's folder.
+@Suite final class QueueStoreTests {
+    private let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cg-store-\(UUID().uuidString)").path
+
+    deinit { try? FileManager.default.removeItem(atPath: dir) }
+
+    private func tempDB() throws -> String {
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        return "\(dir)/changegate.db"
+    }
+
     @Test func createsAWALDatabaseProducersCanInsertInto() async throws {
         let path = try tempDB()
         let store = try QueueStore(path: path)

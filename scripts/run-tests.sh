@@ -1,0 +1,53 @@
+#!/bin/sh
+# Runs a test command (`make test` runs `swift test` and the reliability suite through it) with TMPDIR set to a
+# fresh folder, then fails if the tests left files there or processes that use it: every test must remove what it
+# creates and stop what it starts, also when it fails (issue 9). The command's own exit status is kept otherwise.
+#   scripts/run-tests.sh swift test --skip-build
+set -u
+[ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARGUMENT...]" >&2; exit 2; }
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/cg-tests-XXXXXXXX") || exit 2
+
+TMPDIR="$scratch" "$@"
+status=$?
+
+# Processes still running (zombies excepted) whose command line names the folder: daemons, simulators, deploy scripts.
+left_processes() {
+  for dir in /proc/[0-9]*; do
+    pid=${dir#/proc/}
+    [ "$pid" = $$ ] && continue
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "$dir/status" 2>/dev/null)
+    [ -n "$state" ] && [ "$state" != Z ] || continue
+    cmd=$(tr '\0' ' ' < "$dir/cmdline" 2>/dev/null) || continue
+    case "$cmd" in *"$scratch/"*) echo "  pid $pid: $cmd" ;; esac
+  done
+}
+# A process's group id (the third field after the parenthesised command name in /proc/PID/stat).
+group() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f3; }
+processes=$(left_processes)
+# SwiftPM's own, left by every `swift test` (also one that runs no test): empty lock files and empty
+# TemporaryDirectory.* folders. Not the tests': removed without a word.
+find "$scratch" -maxdepth 1 -type f -name '_*.lock' -size 0 -delete
+for d in "$scratch"/TemporaryDirectory.*; do
+  [ -d "$d" ] && [ "$(ls -A "$d")" = .keep-directory ] && rm -r "$d"
+done
+files=$(cd "$scratch" && find . -mindepth 1 -maxdepth 2 | sort | sed 's|^\./|  |')
+
+if [ -n "$processes" ] || [ -n "$files" ]; then
+  echo "run-tests.sh: '$*' left things behind in TMPDIR=$scratch." >&2
+  echo "Each test must remove what it creates and stop what it starts, also when it fails (see the test's helper:" >&2
+  echo "a defer, a suite class's deinit, or the owner's deinit, as DaemonProcess does)." >&2
+  [ -z "$processes" ] || printf 'processes still running (now killed):\n%s\n' "$processes" >&2
+  [ -z "$files" ] || printf 'files and folders (two levels shown, now removed):\n%s\n' "$files" >&2
+  # Not left for the next run either: kill what runs, then remove the folder.
+  # Their whole process group (a deploy script's children too), unless it is ours (make's).
+  own=$(group $$)
+  echo "$processes" | sed -n 's/^  pid \([0-9]*\):.*/\1/p' | while read -r pid; do
+    g=$(group "$pid")
+    if [ -n "$g" ] && [ "$g" != "$own" ] && [ "$g" -gt 1 ]; then kill -KILL "-$g" 2>/dev/null; else kill -KILL "$pid" 2>/dev/null; fi
+  done
+  rm -rf "$scratch"
+  [ "$status" -ne 0 ] || status=1
+else
+  rmdir "$scratch"
+fi
+exit "$status"
