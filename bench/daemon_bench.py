@@ -107,20 +107,26 @@ def bench_approval_and_abort(samples):
         return approve, abort
 
 
+def waiting_daemon(d, sim, n, poll="3s"):
+    """A daemon with `n` deployments awaiting approval, each on a change of its own."""
+    numbers = [sim.create(short_description=f"wait {k}", state=-3) for k in range(n)]
+    daemon = Daemon(d, sim, project("w", ["/bin/true"]), poll=poll)
+    daemon.conn.execute("BEGIN")
+    for num in numbers:
+        daemon.insert(project="w", environment="Production", release="1", change_number=num)
+    daemon.conn.execute("COMMIT")
+    end = time.time() + 300
+    while daemon.conn.execute("SELECT count(*) FROM deployments WHERE state='awaiting_approval'").fetchone()[0] < n:
+        if time.time() > end:
+            raise RuntimeError("rows did not reach awaiting_approval")
+        time.sleep(0.1)
+    return daemon
+
+
 def bench_poll_cost(n, cycles=3):
     with scratch() as d:
         sim = Sim(d)
-        numbers = [sim.create(short_description=f"wait {k}", state=-3) for k in range(n)]
-        daemon = Daemon(d, sim, project("w", ["/bin/true"]), poll="2s")
-        daemon.conn.execute("BEGIN")
-        for num in numbers:
-            daemon.insert(project="w", environment="Production", release="1", change_number=num)
-        daemon.conn.execute("COMMIT")
-        end = time.time() + 300
-        while daemon.conn.execute("SELECT count(*) FROM deployments WHERE state='awaiting_approval'").fetchone()[0] < n:
-            if time.time() > end:
-                raise RuntimeError("rows did not reach awaiting_approval")
-            time.sleep(0.1)
+        daemon = waiting_daemon(d, sim, n, poll="2s")
         time.sleep(2.5)
         sim.call("DELETE", "/_sim/requests")
         time.sleep(2.0 * cycles)
@@ -133,7 +139,7 @@ def bench_poll_cost(n, cycles=3):
 
 def bench_idle_memory():
     """The daemon with a connection and nothing queued, after a few poll cycles."""
-    with tempfile.TemporaryDirectory() as d:
+    with scratch() as d:
         sim = Sim(d)
         daemon = Daemon(d, sim, project("w", ["/bin/true"]), poll="2s")
         time.sleep(6)
@@ -200,20 +206,9 @@ def cpu_ticks(pid):
 def bench_idle_cpu(waiting, seconds):
     """The daemon's CPU share of one core over `seconds`, idle or with `waiting` deployments awaiting approval
     at the default poll interval (3 s)."""
-    with tempfile.TemporaryDirectory() as d:
+    with scratch() as d:
         sim = Sim(d) if waiting else None
-        numbers = [sim.create(short_description=f"idle {k}", state=-3) for k in range(waiting)] if waiting else []
-        daemon = Daemon(d, sim, project("w", ["/bin/true"]))
-        if waiting:
-            daemon.conn.execute("BEGIN")
-            for num in numbers:
-                daemon.insert(project="w", environment="Production", release="1", change_number=num)
-            daemon.conn.execute("COMMIT")
-            end = time.time() + 300
-            while daemon.conn.execute("SELECT count(*) FROM deployments WHERE state='awaiting_approval'").fetchone()[0] < waiting:
-                if time.time() > end:
-                    raise RuntimeError("rows did not reach awaiting_approval")
-                time.sleep(0.2)
+        daemon = waiting_daemon(d, sim, waiting) if waiting else Daemon(d, None, project("w", ["/bin/true"]))
         time.sleep(4)
         t0, c0 = time.time(), cpu_ticks(daemon.p.pid)
         time.sleep(seconds)
@@ -226,7 +221,7 @@ def bench_idle_cpu(waiting, seconds):
 
 def bench_default_throughput(n):
     """No-op deployments at the defaults (max_concurrent = 1), all queued at once: deployments a second."""
-    with tempfile.TemporaryDirectory() as d:
+    with scratch() as d:
         daemon = Daemon(d, None, project("noop", ["/bin/true"], controlled="false"))
         daemon.conn.execute("BEGIN")
         for _ in range(n):
