@@ -96,7 +96,7 @@ public final class DatabaseWatcher: Sendable {
     /// Quick re-checks after a `-wal` event that showed no commit yet: a writer appends its frames before it
     /// publishes the commit in the `-shm` index, so the event often comes a moment early (most commits of a
     /// long-lived connection, in tests). The last, slow re-check is for a writer descheduled in between.
-    private static let recheckDelays: [Duration] = [.milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1)]
+    private static let recheckDelays: [Duration] = [.milliseconds(1), .milliseconds(3), .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1)]
 
     private func run(_ files: inout WALFileWatch?, wake: WakeSignal, continuation: AsyncStream<Void>.Continuation) {
         var last = try? Self.dataVersion(reader)
