@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/swiftlang/swift-subprocess", from: "1.0.2"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", exact: "1.33.2"),
     ],
     targets: [
         // Shared vocabulary of ServiceNow change requests (states, types, dates).
@@ -33,6 +34,7 @@ let package = Package(
             dependencies: [
                 "ServiceNowModel",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -46,6 +48,9 @@ let package = Package(
             dependencies: [
                 "ServiceNowModel",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -58,6 +63,16 @@ let package = Package(
             dependencies: [
                 "QueueContract", "AuditTrail",
                 .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // The queue on PostgreSQL, behind the same QueueStorage protocol as the SQLite QueueStore.
+        .target(
+            name: "PostgresQueue",
+            dependencies: [
+                "QueueStore", "QueueContract", "AuditTrail",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // The queue contract's vocabulary: request columns and their validation, limits, states and outcomes.
@@ -81,11 +96,34 @@ let package = Package(
             name: "ChangegateConfig",
             dependencies: ["TOMLKit"]
         ),
+        // Push notifications: ServiceNow's signed "this change was updated" posts, verified and handed on.
+        .target(
+            name: "ChangeWebhook",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "CoreMetrics", package: "swift-metrics"),
+            ]
+        ),
+        .testTarget(name: "ChangeWebhookTests", dependencies: [
+            "ChangeWebhook",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(
             name: "Daemon",
             dependencies: [
                 "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Executor", "ServiceNowClient", "ServiceNowModel", "Systemd", "AuditTrail",
-                "ChangegateMetrics",
+                "ChangegateMetrics", "ChangeWebhook", "PostgresQueue",
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -126,6 +164,7 @@ let package = Package(
             name: "CLI",
             dependencies: [
                 "Daemon", "Doctor", "ChangegateConfig", "QueueContract", "QueueStore", "StateMachine", "Systemd", "AuditTrail",
+                "PostgresQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -166,7 +205,16 @@ let package = Package(
             ],
             resources: [.copy("Fixtures")]
         ),
-        .testTarget(name: "ServiceNowSimulatorTests", dependencies: ["ServiceNowSimulator", "ServiceNowModel", .product(name: "AsyncHTTPClient", package: "async-http-client")]),
+        .testTarget(name: "ServiceNowSimulatorTests", dependencies: [
+            "ServiceNowSimulator", "ServiceNowModel", "ChangeWebhook",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+        .testTarget(name: "PostgresQueueTests", dependencies: [
+            "PostgresQueue", "QueueStore", "QueueContract", "AuditTrail", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore", "QueueContract", "AuditTrail", .product(name: "GRDB", package: "GRDB.swift")]),
         // Helpers shared by test targets (an RFC 4180 reader, sha256sum).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
@@ -178,17 +226,24 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "Daemon", "ChangegateConfig", "QueueContract", "QueueStore", "ServiceNowClient", "ServiceNowModel", "Executor", "Systemd",
+                "ChangeWebhook", "AuditTrail",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Daemon", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ChangegateConfigTests", dependencies: ["ChangegateConfig"]),
+        .testTarget(name: "DoctorTests", dependencies: [
+            "Doctor", "ServiceNowClient", "ServiceNowSimulator",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "TestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
             ]

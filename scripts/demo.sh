@@ -60,6 +60,13 @@ change_controlled = true
 command = ["$DEPLOY"]
 close_change = "review"
 
+[projects.storefront]
+change_controlled = true
+command = ["$DEPLOY"]
+conflict_check = "block"
+conflict_recheck = "1s"
+cmdb_ci = "storefront-prod-01"
+
 [projects.batch-jobs]
 change_controlled = true
 command = ["$DEPLOY"]
@@ -128,8 +135,21 @@ sim -X POST "$SIM/_sim/changes/$c6/state" -d '{"state": -2}' >/dev/null
 say "7. A bad row: an unknown project"
 t7=$(ins "project, environment, release" "'no-such-project', 'Production', '1.0'")
 
+say "8. storefront 5.2 to Production: a blackout over the change's window holds it"
+sim -X POST "$SIM/_sim/cis" -d '{"name": "storefront-prod-01"}' >/dev/null
+from=$(date -u -d '-1 hour' '+%Y-%m-%d %H:%M:%S'); to=$(date -u -d '+2 hours' '+%Y-%m-%d %H:%M:%S')
+c8=$(sim -X POST "$SIM/_sim/changes" -d "{\"short_description\": \"Storefront 5.2\", \"state\": -1, \"approval\": \"approved\", \"cmdb_ci\": \"storefront-prod-01\", \"start_date\": \"$from\", \"end_date\": \"$to\"}" | python3 -c 'import json,sys; print(json.load(sys.stdin)["number"])')
+sim -X POST "$SIM/_sim/blackouts" -d "{\"name\": \"Storefront freeze\", \"start\": \"$from\", \"end\": \"$to\", \"cis\": [\"storefront-prod-01\"]}" >/dev/null
+echo "  $c8 is approved and in Implement, but the blackout \"Storefront freeze\" covers its window"
+t8=$(ins "project, environment, release, change_number" "'storefront', 'Production', '5.2', '$c8'")
+for _ in $(seq 600); do "$BIN/changegate" logs "$t8" --database "$DB" | grep -q 'held:' && break; sleep 0.1; done
+q -header -column "SELECT id AS task, project, state, change_number AS change FROM deployments WHERE id = $t8"
+"$BIN/changegate" logs "$t8" --database "$DB" | grep -m1 'held:' | sed 's/^/  /'
+echo "  the freeze is lifted: the deployment runs at its next check"
+sim -X DELETE "$SIM/_sim/blackouts/Storefront%20freeze" >/dev/null
+
 say "Waiting for every deployment to finish"
-for t in "$t1" "$t2" "$t3" "$t4a" "$t4b" "$t5" "$t6" "$t7"; do wait_state "$t" succeeded failed cancelled; done
+for t in "$t1" "$t2" "$t3" "$t4a" "$t4b" "$t5" "$t6" "$t7" "$t8"; do wait_state "$t" succeeded failed cancelled; done
 
 echo
 say "Result"

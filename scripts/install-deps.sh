@@ -2,7 +2,8 @@
 # Installs the Debian packages changegate's build, tests and demo need, when they are missing.
 # --packaging: also what `make deb` and the clean-machine test need (debhelper, lintian, debootstrap, nspawn).
 set -euo pipefail
-packages=(libsqlite3-dev libsystemd-dev sqlite3 pkg-config systemd util-linux procps curl ca-certificates python3)
+# postgresql: the PostgreSQL queue's tests start throw-away clusters with its initdb, pg_ctl and psql.
+packages=(libsqlite3-dev libsystemd-dev sqlite3 pkg-config systemd util-linux procps curl ca-certificates openssl python3 postgresql)
 if [[ ${1:-} == --packaging ]]; then
   packages+=(debhelper dpkg-dev fakeroot lintian debootstrap systemd-container debian-archive-keyring)
 fi

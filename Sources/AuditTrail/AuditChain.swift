@@ -67,8 +67,12 @@ public enum AuditChain {
     }
 
     public static func hash(canonicalContent: String, previousHash: String) -> String {
-        let digest = SHA256.hash(data: Array((previousHash + "\n" + canonicalContent).utf8))
-        return digest.map { byte in
+        sha256Hex(Array((previousHash + "\n" + canonicalContent).utf8))
+    }
+
+    /// Lowercase hex SHA-256 of `bytes` (also the evidence record's own hash).
+    public static func sha256Hex(_ bytes: [UInt8]) -> String {
+        SHA256.hash(data: bytes).map { byte in
             let h = String(byte, radix: 16)
             return h.count == 1 ? "0" + h : h
         }.joined()

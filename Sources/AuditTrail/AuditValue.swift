@@ -72,6 +72,12 @@ public enum AuditKind {
     public static let changeMoved = "change_moved"
     public static let changeLeftOpen = "change_left_open"
     public static let changeUpdateFailed = "change_update_failed"
+    /// The schedule-aware gate: a finished conflict check, and what it decided.
+    public static let conflictCheck = "conflict_check"
+    /// The work times, the log and the evidence record put on the change (attachment sys_ids).
+    public static let evidenceAttached = "evidence_attached"
+    /// An evidence upload that failed after its retries; the deployment's outcome stands.
+    public static let evidenceUploadFailed = "evidence_upload_failed"
     public static let succeeded = "succeeded"
     public static let failed = "failed"
     public static let cancelled = "cancelled"

@@ -2,6 +2,7 @@ import ArgumentParser
 import AuditTrail
 import ChangegateConfig
 import Foundation
+import PostgresQueue
 import QueueStore
 
 struct AuditCommand: AsyncParsableCommand {
@@ -26,8 +27,7 @@ struct AuditVerify: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let q = try store.open(readOnly: true)
-            let (count, head, failure) = try q.verifyAuditChain()
+            let (count, head, failure) = try await verify()
             if let failure {
                 let good = head.seq == 0 ? "no record before it fits" : "records 1…\(head.seq) fit; record \(head.seq) has hash \(head.hash)"
                 throw CLIError.failure("audit chain broken at record \(failure.seq): \(failure.why). (\(good))")
@@ -37,6 +37,16 @@ struct AuditVerify: AsyncParsableCommand {
             } else {
                 print("audit chain OK: \(count) records; head: record \(head.seq), hash \(head.hash)")
             }
+        }
+    }
+}
+
+extension AuditVerify {
+    /// The chain of the config's queue, on whichever backend it is.
+    func verify() async throws -> (count: Int, head: AuditHead, failure: AuditFailure?) {
+        guard let postgres = try store.postgres() else { return try store.open(readOnly: true).verifyAuditChain() }
+        return try await PostgresQueueStore.withStore(postgres.endpoint, logger: quietLogger("changegate.audit"), migrate: false) { q in
+            try await q.verifyAuditChain()
         }
     }
 }

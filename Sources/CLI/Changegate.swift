@@ -23,7 +23,7 @@ public struct Changegate: AsyncParsableCommand {
               64 bad usage
             """,
         version: changegateVersion,
-        subcommands: [DaemonCommand.self, Enqueue.self, Status.self, Logs.self, Cancel.self, CheckConfig.self, Doctor.self, AuditCommand.self],
+        subcommands: [DaemonCommand.self, Enqueue.self, Status.self, Logs.self, Cancel.self, CheckConfig.self, Doctor.self, AuditCommand.self, Migrate.self],
         defaultSubcommand: nil)
 
     public init() {}

@@ -54,6 +54,7 @@ struct CheckConfig: AsyncParsableCommand {
                         _ = try SecretFile.read(ref, key: "servicenow.\(name).\(key)", configFile: config)
                     }
                 }
+                _ = try settings.daemon.webhook?.readSecret(configFile: config)
             }
             print("\(config): OK — \(settings.projects.count) project(s), \(settings.environments.count) environment(s), \(settings.connections.count) connection(s); database \(settings.daemon.database)")
         }

@@ -30,6 +30,7 @@ struct Doctor: AsyncParsableCommand {
             for (name, settings) in config.connections.sorted(by: { $0.key < $1.key }) where connection == nil || connection == name {
                 checks += await Diagnostics.checkConnection(settings, config: config)
             }
+            if connection == nil { checks += Diagnostics.checkWebhook(config) }
         }
         print(json ? Self.json(checks) : Self.text(checks))
         if checks.contains(where: { $0.status == .fail }) { throw ExitCode(6) }

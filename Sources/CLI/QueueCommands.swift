@@ -15,7 +15,8 @@ struct Enqueue: AsyncParsableCommand {
     @Option(help: "Use this existing change request (e.g. CHG0030001).") var changeNumber: String?
     @Option(help: "Who asked for the deployment.") var requestedBy: String?
     @Option(name: .customLong("var"), help: "A variable for the deploy command, NAME=VALUE (repeatable).") var variables: [String] = []
-    @Option(help: "normal or emergency: the type of change to create.") var changeType: String?
+    @Option(help: "normal, emergency or standard: the type of change to create.") var changeType: String?
+    @Option(help: "A standard change template from the project's allowed_change_templates.") var changeTemplate: String?
     @Option(help: "A key unique among unfinished deployments.") var idempotencyKey: String?
     @Option(help: "Do not start before this UTC time (ISO-8601).") var notBefore: String?
 
@@ -30,7 +31,8 @@ struct Enqueue: AsyncParsableCommand {
             let q = try store.open()
             let id = try q.enqueue(project: project, environment: environment, release: release, changeNumber: changeNumber,
                                    requestedBy: requestedBy ?? ProcessInfo.processInfo.environment["USER"], variables: json,
-                                   changeType: changeType, idempotencyKey: idempotencyKey, notBefore: notBefore)
+                                   changeType: changeType, idempotencyKey: idempotencyKey, notBefore: notBefore,
+                                   changeTemplate: changeTemplate)
             print(id)
         }
     }
@@ -46,6 +48,10 @@ struct Status: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
+            if let postgres = try store.postgres() {
+                try await postgresStatus(postgres)
+                return
+            }
             let q = try store.open(readOnly: true)
             if let id {
                 let task = try q.task(id)
@@ -62,6 +68,11 @@ struct Status: AsyncParsableCommand {
                                    [String(t.id), TaskRecord.display(t.raw.project), TaskRecord.display(t.raw.environment),
                                     String(TaskRecord.display(t.raw.release).prefix(24)), t.state.rawValue, t.changeNumber ?? "-", t.outcome?.rawValue ?? "-"]
                                }))
+            let notes = try q.daemonNotes()
+            if !notes.isEmpty {
+                print("\nDaemon:")
+                for n in notes { print("  \(n.key): \(n.value)") }
+            }
             let errors = try q.recentIntegrationErrors(limit: 3)
             if !errors.isEmpty {
                 print("\nRecent ServiceNow integration errors:")

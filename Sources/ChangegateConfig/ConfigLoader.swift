@@ -32,15 +32,39 @@ public enum ConfigLoader {
         var daemon = DaemonSettings()
         if let t = try top.subtable("daemon") {
             var r = TableReader(t, keyPath: "daemon", locate: lines.error)
+            let passwordFile = try r.string("database_password_file", example: "changegate-database-password")
             if let db = try r.string("database", example: "/var/lib/changegate/changegate.db") {
-                guard db.hasPrefix("/") || db.hasPrefix(".") else {
-                    throw r.error("database", "must be a path", fix: "database = \"/var/lib/changegate/changegate.db\"")
+                if db.hasPrefix("postgresql:") || db.hasPrefix("postgres:") {
+                    daemon.postgres = try PostgresSettings.parse(db, passwordFile: passwordFile) { r.error("database", $0, fix: $1) }
+                } else {
+                    guard db.hasPrefix("/") || db.hasPrefix(".") else {
+                        throw r.error("database", "must be a path or a postgresql:// URL", fix: "database = \"/var/lib/changegate/changegate.db\"")
+                    }
                 }
                 daemon.database = db
             }
-            daemon.pollInterval = try r.duration("poll_interval", example: "5s") ?? daemon.pollInterval
+            if passwordFile != nil, daemon.postgres == nil {
+                throw r.error("database_password_file", "is only for a PostgreSQL database", fix: "remove it, or set database = \"postgresql://…\"")
+            }
+            if let lease = try r.duration("leader_lease", example: "8s") {
+                guard daemon.postgres != nil else {
+                    throw r.error("leader_lease", "is only for a PostgreSQL database (several daemons, one leader)", fix: "remove it, or set database = \"postgresql://…\"")
+                }
+                guard lease >= .seconds(3), lease <= .seconds(300) else {
+                    throw r.error("leader_lease", "must be between 3s and 300s", fix: "leader_lease = \"8s\"")
+                }
+                daemon.postgres?.leaderLease = lease
+            }
+            daemon.pollInterval = try r.duration("poll_interval", example: "1s") ?? daemon.pollInterval
             guard daemon.pollInterval >= .milliseconds(100) else {
-                throw r.error("poll_interval", "is too short; ServiceNow rate limits would bite", fix: "poll_interval = \"5s\"")
+                throw r.error("poll_interval", "is too short; ServiceNow rate limits would bite", fix: "poll_interval = \"1s\"")
+            }
+            // Shorter than poll_interval simply makes every poll a full read.
+            daemon.reconcileInterval = try r.duration("reconcile_interval", example: "60s") ?? daemon.reconcileInterval
+            daemon.pollOverlap = try r.duration("poll_overlap", example: "5s") ?? daemon.pollOverlap
+            guard daemon.pollOverlap >= .seconds(2) else {
+                throw r.error("poll_overlap", "must be at least 2s: ServiceNow's timestamps have whole seconds and requests take time",
+                              fix: "poll_overlap = \"5s\"")
             }
             daemon.intakeInterval = try r.duration("intake_interval", example: "1s") ?? daemon.intakeInterval
             daemon.logLevel = try r.string("log_level", example: "info") ?? daemon.logLevel
@@ -50,6 +74,7 @@ public enum ConfigLoader {
             daemon.drainTimeout = try r.duration("drain_timeout", example: "10m") ?? daemon.drainTimeout
             daemon.testHangFile = try r.string("test_hang_file", example: "/run/changegate-test-hang")
             daemon.metricsListen = try MetricsListen.read(&r)
+            daemon.webhook = try WebhookSettings.read(&r)
             try r.rejectUnknownKeys()
         }
 
@@ -67,7 +92,8 @@ public enum ConfigLoader {
 
         var projects: [String: ProjectSettings] = [:]
         for (name, t) in try namedTables(&top, "projects") {
-            projects[name] = try ProjectParser.parse(name: name, table: t, lines: lines, connections: connections)
+            projects[name] = try ProjectParser.parse(name: name, table: t, lines: lines, connections: connections,
+                                                     environments: Set(environments.keys))
         }
         try top.rejectUnknownKeys()
         return ChangegateConfiguration(path: path, daemon: daemon, connections: connections,

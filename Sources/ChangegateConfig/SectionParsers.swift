@@ -24,6 +24,7 @@ enum ConnectionParser {
         c.timeout = try r.duration("timeout", example: "30s") ?? c.timeout
         c.maxConcurrentRequests = try r.int("max_concurrent_requests", range: 1...64) ?? c.maxConcurrentRequests
         c.statusBatchSize = try r.int("status_batch_size", range: 1...500) ?? c.statusBatchSize
+        c.requestsPerHour = try r.int("requests_per_hour", range: 120...1_000_000) ?? c.requestsPerHour
         for key in ["client_secret", "password", "refresh_token"] where table[key] != nil {
             throw r.error(key, "secrets are never written in the config", fix: "put it in a credential file and set \(key)_file = \"servicenow-\(name)-\(key.replacingOccurrences(of: "_", with: "-"))\"")
         }
@@ -44,7 +45,7 @@ enum ConnectionParser {
 
 enum ProjectParser {
     static func parse(name: String, table: TOMLTable, lines: LineIndex,
-                      connections: [String: ConnectionSettings]) throws(ConfigError) -> ProjectSettings {
+                      connections: [String: ConnectionSettings], environments: Set<String> = []) throws(ConfigError) -> ProjectSettings {
         var r = TableReader(table, keyPath: "projects.\(name)", locate: lines.error)
         let example = #"["/usr/local/bin/deploy-web", "--verbose"]"#
         guard let command = try r.stringArray("command", example: example), let first = command.first, !first.isEmpty else {
@@ -90,6 +91,17 @@ enum ProjectParser {
             p.closeChange = b
         }
         p.workNotes = try r.bool("work_notes") ?? true
+        try ScheduleGateParser.parse(&p, &r)
+        for (env, t) in try ConfigLoader.namedTables(&r, "environments") {
+            guard environments.contains(env) else {
+                let known = environments.sorted().joined(separator: ", ")
+                throw r.error("environments.\(env)", "names no [environments.\(env)] (known: \(known.isEmpty ? "none" : known))",
+                              fix: "add [environments.\(env)], or correct the name in [projects.\(name).environments.\(env)]")
+            }
+            var e = TableReader(t, keyPath: "projects.\(name).environments.\(env)", locate: lines.error)
+            p.environmentOverrides[env] = try ScheduleGateParser.override(&e)
+            try e.rejectUnknownKeys()
+        }
         try r.rejectUnknownKeys()
         return p
     }

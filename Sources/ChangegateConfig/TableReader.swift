@@ -69,6 +69,15 @@ struct TableReader {
         return result
     }
 
+    /// One string or an array of strings (`cmdb_ci = "web01"` or `cmdb_ci = ["web01", "db01"]`).
+    mutating func stringOrArray(_ key: String, example: String) throws(ConfigError) -> [String]? {
+        if let s = table[key]?.string {
+            seen.insert(key)
+            return [s]
+        }
+        return try stringArray(key, example: example)
+    }
+
     mutating func stringTable(_ key: String, example: String) throws(ConfigError) -> [String: String]? {
         seen.insert(key)
         guard let value = table[key] else { return nil }

@@ -33,12 +33,18 @@ struct ActiveTask: Sendable {
     /// Set while the deploy command runs (or its guard waits).
     var stop: StopTrigger?
     var release: ReleaseGate?
+    /// `stop` and `release` belong to a guard spawned while the task waited (`ArmedGuard`): starting the deployment
+    /// takes it over instead of spawning one.
+    var adoptedGuard = false
     var runDuration: Duration?
     /// The deadline last scheduled for this task, and a generation that makes older heap entries stale.
     var deadline: Date?
     var deadlineGeneration: UInt64 = 0
     /// Likewise for the retry an `Effect.retry` asked for.
     var retryGeneration: UInt64 = 0
+    /// The schedule-aware gate: the latest conflict report, and the change's blackout spans (read once).
+    var conflict: ConflictReport?
+    var blackouts: [BlackoutSpan]?
 
     var slotKey: String { "\(request.project)\u{1F}\(request.environment)" }
     var connection: String? { project.connection }
@@ -46,7 +52,7 @@ struct ActiveTask: Sendable {
     var view: TaskView {
         TaskView(id: id, state: state, changeControlled: controlled, change: change, waitingSince: waitingSince,
                  notBefore: notBefore, cancelRequested: cancelRequested, outcome: outcome, abort: abort,
-                 childRecorded: identity != nil)
+                 childRecorded: identity != nil).with(conflict: conflict, blackouts: blackouts, startedAt: startedAt)
     }
 
     /// The change the poll must watch for this task, if any: waiting for approval or a slot, or running under it.

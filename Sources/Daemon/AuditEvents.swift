@@ -85,6 +85,7 @@ enum Audit {
         switch abort {
         case .changeLeftImplement(let state): why = "change left Implement (now \(state.displayName))"
         case .windowClosed: why = "change window closed"
+        case .blackout(let schedule): why = "blackout \(schedule) began"
         case .timeout: why = "execution timeout"
         case .cancelled: why = "cancelled"
         case .shutdownInterrupted: why = "daemon stopped or restarted"
@@ -108,6 +109,35 @@ enum Audit {
 
     static func changeUpdateFailed(_ change: ChangeSnapshot, error: String) -> AuditEvent {
         AuditEvent(AuditKind.changeUpdateFailed, ["change_number": .string(change.number), "error": .string(error)])
+    }
+
+    /// A finished conflict check: what ServiceNow reported and what the gate did with it.
+    static func conflictCheck(_ report: ConflictReport, task: ActiveTask, mode: String, held: Bool, refused: Bool) -> AuditEvent {
+        let decision = refused ? "refused" : held ? "held" : "passed"
+        return AuditEvent(AuditKind.conflictCheck, [
+            "change_number": .optional(task.change?.number), "mode": .string(mode), "status": .string(report.status.rawValue),
+            "last_run": .optional(report.lastRun.map(Timestamp.format)), "decision": .string(decision),
+            "conflicts": .array(report.conflicts.map { c in
+                .object(["type": .string(c.type), "kind": .string(c.kind.rawValue), "description": .string(c.description),
+                         "ci": .optional(c.configurationItem), "schedule": .optional(c.schedule), "other_change": .optional(c.otherChange)])
+            }),
+        ])
+    }
+
+    static func evidenceAttached(_ change: ChangeSnapshot, _ attachments: [AttachmentRecord], workTimes: Bool, evidenceHash: String) -> AuditEvent {
+        AuditEvent(AuditKind.evidenceAttached, [
+            "change_number": .string(change.number), "work_times_set": .bool(workTimes), "evidence_sha256": .string(evidenceHash),
+            "attachments": .array(attachments.map { a in
+                .object(["sys_id": .string(a.sysID), "file_name": .string(a.fileName), "size_bytes": .int(Int64(a.sizeBytes)),
+                         "hash": .string(a.hash)])
+            }),
+        ])
+    }
+
+    static func evidenceUploadFailed(_ change: ChangeSnapshot, file: String, attempts: Int, error: String) -> AuditEvent {
+        AuditEvent(AuditKind.evidenceUploadFailed, [
+            "change_number": .string(change.number), "file_name": .string(file), "attempts": .int(Int64(attempts)), "error": .string(error),
+        ])
     }
 
     /// succeeded, failed or cancelled, with the outcome and reason.

@@ -8,6 +8,7 @@ import StateMachine
 /// creating_change: finds the task's change request, or creates exactly one.
 struct ChangeResolver: Sendable {
     let service: any ChangeService
+    var items = ConfigurationItemCache()
     var client: any ChangeService { service }
     var connectionName: String { service.name }
 
@@ -47,17 +48,41 @@ struct ChangeResolver: Sendable {
         fields["description"] = Self.description(task)
         fields["correlation_id"] = task.correlationID
         fields["correlation_display"] = "changegate"
-        if let templateName = task.project.changeTemplate, !task.request.emergency {
+        // The CIs first: a wrong name must stop the create, not leave a change without its CI.
+        var cis: [ConfigurationItem] = []
+        for name in task.project.configurationItems {
+            guard let ci = try await items.resolve(name, on: client) else {
+                return .failed(.servicenowError, reason: "Configuration item \"\(name)\" was not found on connection \(connectionName). Fix cmdb_ci in [projects.\(task.project.name)] or [projects.\(task.project.name).environments.\(task.request.environment)]")
+            }
+            cis.append(ci)
+        }
+        if let first = cis.first { fields["cmdb_ci"] = first.sysID }
+        var found: Resolution
+        // The row's template (checked against the allow list at intake) wins over the configured one.
+        if let templateName = task.request.changeTemplate ?? task.project.changeTemplate, !task.request.emergency {
             guard let template = try await client.standardTemplate(named: templateName) else {
-                return .failed(.servicenowError, reason: "Standard change template \"\(templateName)\" was not found on connection \(connectionName). Fix projects.\(task.project.name).change_template, or check the template is active")
+                let fix = task.request.changeTemplate != nil ? "fix the row's change_template" : "fix change_template in [projects.\(task.project.name)] or its environment table"
+                return .failed(.servicenowError, reason: "Standard change template \"\(templateName)\" was not found on connection \(connectionName). \(fix.prefix(1).uppercased() + fix.dropFirst()), or check the template is active")
             }
             let change = try await client.createStandardChange(templateSysID: template.sysID, fields: fields)
-            return .found(change, .createdStandard, notes: ["Created standard change \(change.number) from template \"\(templateName)\""])
+            found = .found(change, .createdStandard, notes: ["Created standard change \(change.number) from template \"\(templateName)\""])
+        } else {
+            let type: ChangeType = task.request.emergency ? .emergency : .normal
+            let change = try await client.createChange(type, fields: fields)
+            found = .found(change, type == .emergency ? .createdEmergency : .createdNormal,
+                           notes: ["Created \(type.rawValue) change \(change.number)"])
         }
-        let type: ChangeType = task.request.emergency ? .emergency : .normal
-        let change = try await client.createChange(type, fields: fields)
-        return .found(change, type == .emergency ? .createdEmergency : .createdNormal,
-                      notes: ["Created \(type.rawValue) change \(change.number)"])
+        if case .found(let change, let link, var notes) = found, !cis.isEmpty {
+            // The change exists now: a failed association is reported, never a reason to fail (or re-create) it.
+            do {
+                try await client.addAffectedCIs(changeSysID: change.sysID, ciSysIDs: cis.map(\.sysID))
+                notes.append("Associated affected CIs \(cis.map(\.name).joined(separator: ", ")) with \(change.number)")
+            } catch {
+                notes.append("Could not associate the affected CIs with \(change.number): \(error)")
+            }
+            found = .found(change, link, notes: notes)
+        }
+        return found
     }
 
     private func isAmbiguous(_ error: ServiceNowError) -> Bool {

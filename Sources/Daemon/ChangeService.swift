@@ -20,12 +20,35 @@ public protocol ChangeService: Sendable {
     func createStandardChange(templateSysID: String, fields: [String: String]) async throws(ServiceNowError) -> ChangeSnapshot
     func updateChange(sysID: String, _ update: ChangeUpdate) async throws(ServiceNowError) -> ChangeSnapshot
     func approvers(ofChange sysID: String) async throws(ServiceNowError) -> [ApproverRecord]
-    /// The batched poll: every change of `numbers` that can be read, by number.
+    /// The batched read (the reconcile, and changes newly watched): every change of `numbers` that can be read, by number.
     func statuses(numbers: [String]) async throws(ServiceNowError) -> [String: ChangeSnapshot]
+    /// The delta poll: every change updated in the last `seconds` by the instance's clock, watched or not.
+    func changesUpdated(withinLast seconds: Int) async throws(ServiceNowError) -> [ChangeSnapshot]
+    /// Counts the connection's requests; polls start only when it allows.
+    var requestBudget: RequestBudget { get }
+    /// Changes one request of `statuses(numbers:)` reads.
+    var readBatchSize: Int { get }
+
+    // The schedule-aware gate and the evidence (docs/schedule-gate.md).
+    /// Starts the instance's conflict check of the change (`POST …/change/{sys_id}/conflict`).
+    func runConflictCheck(sysID: String) async throws(ServiceNowError)
+    /// The conflict check's current report (`GET …/change/{sys_id}/conflict`).
+    func conflictReport(sysID: String) async throws(ServiceNowError) -> ConflictReport
+    /// Spans of the blackout schedules that apply to the change (its CIs, or every change) overlapping `from…to`.
+    func blackoutSpans(changeSysID: String, from: Date, to: Date) async throws(ServiceNowError) -> [BlackoutSpan]
+    /// A configuration item by sys_id or by exact name; nil when there is none.
+    func configurationItem(_ nameOrSysID: String) async throws(ServiceNowError) -> ConfigurationItem?
+    /// Associates CIs as affected CIs of the change (`POST …/change/{sys_id}/ci`, association_type affected).
+    func addAffectedCIs(changeSysID: String, ciSysIDs: [String]) async throws(ServiceNowError)
+    /// Attaches a file to the change (`POST /api/now/attachment/file`).
+    func attach(changeSysID: String, fileName: String, contentType: String, data: Data) async throws(ServiceNowError) -> AttachmentRecord
+    /// The states the change may move to now (`GET …/change/{sys_id}/nextstates`).
+    func nextStates(sysID: String) async throws(ServiceNowError) -> [ChangeState]
 }
 
 extension ServiceNowClient: ChangeService {
     public var maxWorkInFlight: Int { 2 * max(4, configuration.maxConcurrentRequests) }
+    public var readBatchSize: Int { max(1, configuration.statusBatchSize) }
 
     public func changes(correlationID: String) async throws(ServiceNowError) -> [ChangeSnapshot] {
         try await searchChanges(ChangeQuery().correlationID(.equals(correlationID)), limit: 10)

@@ -63,8 +63,10 @@ public final class Connections: Sendable {
         case .basic:
             credentials = .basic(username: s.username ?? "", password: try secret(s.passwordFile, "password_file"))
         }
-        return ConnectionConfiguration(name: s.name, baseURL: s.url, credentials: credentials, caBundlePath: s.caBundle,
-                                       requestTimeout: s.timeout, maxConcurrentRequests: s.maxConcurrentRequests,
-                                       statusBatchSize: s.statusBatchSize)
+        var configuration = ConnectionConfiguration(name: s.name, baseURL: s.url, credentials: credentials, caBundlePath: s.caBundle,
+                                                    requestTimeout: s.timeout, maxConcurrentRequests: s.maxConcurrentRequests,
+                                                    statusBatchSize: s.statusBatchSize)
+        configuration.requestsPerHour = s.requestsPerHour
+        return configuration
     }
 }

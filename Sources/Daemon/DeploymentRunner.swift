@@ -64,64 +64,11 @@ struct DeploymentRunner: Sendable {
     }
 }
 
-/// completing: the closing work note and, when configured, moving the change to Review or Closed.
-struct Completer: Sendable {
-    let service: any ChangeService
-    let otherUsers: @Sendable (String, Int64) async -> [Int64]
-
-    func complete(_ task: ActiveTask, duration: Duration?) async -> (notes: [String], audit: [AuditEvent]) {
-        guard let change = task.change else { return ([], []) }
-        let client = service
-        var notes: [String] = []
-        var audit: [AuditEvent] = []
-        let outcome = task.outcome ?? .interrupted
-        var update = ChangeUpdate()
-        if task.project.workNotes { update.workNotes = WorkNotes.finished(task, duration: duration) }
-        var moves: [ChangeUpdate] = []
-        if let code = Self.closeCode(for: outcome), task.project.closeChange != .none {
-            let others = await otherUsers(change.number, task.id)
-            // Read the change now: the poll's copy may be stale, and after a restart only its number is known.
-            let current = try? await client.change(sysID: change.sysID)
-            if !others.isEmpty {
-                notes.append("Leaving change \(change.number) in Implement: tasks \(others.map(String.init).joined(separator: ", ")) still use it")
-                audit.append(Audit.changeLeftOpen(change, why: notes.last!))
-            } else if current?.state != .implement {
-                notes.append("Not closing change \(change.number): it is \(current?.state.displayName ?? "unreadable"), not Implement")
-                audit.append(Audit.changeLeftOpen(change, why: notes.last!))
-            } else {
-                let closeNotes = "changegate task \(task.id): \(task.reason ?? outcome.rawValue)"
-                moves.append(ChangeUpdate(state: .review, closeCode: code, closeNotes: closeNotes))
-                if task.project.closeChange == .closed { moves.append(ChangeUpdate(state: .closed, closeCode: code, closeNotes: closeNotes)) }
-                notes.append("Moving change \(change.number) to \(task.project.closeChange == .closed ? "Closed" : "Review") with close code \(code.rawValue)")
-            }
-        }
-        do {
-            if update.workNotes != nil { _ = try await client.updateChange(sysID: change.sysID, update) }
-            for move in moves {
-                _ = try await client.updateChange(sysID: change.sysID, move)
-                audit.append(Audit.changeMoved(change, move))
-            }
-        } catch {
-            notes.append("Could not update change \(change.number): \(error)")
-            audit.append(Audit.changeUpdateFailed(change, error: "\(error)"))
-        }
-        return (notes, audit)
-    }
-
-    /// Only a run that happened under the change decides its close code; aborted or refused runs leave it alone.
-    static func closeCode(for outcome: Outcome) -> CloseCode? {
-        switch outcome {
-        case .succeeded: .successful
-        case .deployFailed, .deployTimeout: .unsuccessful
-        default: nil
-        }
-    }
-}
-
 enum WorkNotes {
     static func starting(_ task: ActiveTask) -> String {
         "changegate task \(task.id): starting the deployment of \(task.request.project) \(task.request.release) to \(task.request.environment)"
             + (task.request.requestedBy.map { ", requested by \($0)" } ?? "") + "."
+            + (task.conflict.flatMap { $0.status == .conflict ? "\nStarted although the conflict check reports \(StateMachine.describe($0.conflicts)) (conflict_check = warn)." : nil } ?? "")
     }
 
     static func finished(_ task: ActiveTask, duration: Duration?) -> String {

@@ -1,4 +1,5 @@
 import AuditTrail
+import ChangeWebhook
 import Executor
 import Foundation
 import QueueContract
@@ -11,8 +12,18 @@ enum SchedulerEvent: Sendable {
     case resolved(taskID: Int64, Resolution)
     /// `approvers` is read with the change when it is in Implement (for the audit trail).
     case freshStatus(taskID: Int64, Result<ChangeSnapshot, ServiceNowError>, approvers: Result<[ApproverRecord], ServiceNowError>? = nil)
-    case statuses(connection: String, numbers: [String], Result<[String: ChangeSnapshot], ServiceNowError>)
+    /// Changes read by number (`numbers`: those asked for, absent ones are missing) and, in a delta poll, the
+    /// changes updated lately. `cycle` is set when the read was the connection's poll; `notified` when a push
+    /// notification asked for it.
+    case statuses(connection: String, numbers: [String], Result<[String: ChangeSnapshot], ServiceNowError>, cycle: PollCycle? = nil,
+                  notified: Bool = false)
+    /// ServiceNow says a change was updated (a push notification): it is read again at once.
+    case changeNotified(ChangeNotification)
     case rejection(taskID: Int64, ChangeSnapshot, comment: String?)
+    /// The change's conflict check report (schedule-aware gate).
+    case conflict(taskID: Int64, Result<ConflictReport, ServiceNowError>)
+    /// The blackout spans that apply to the change, read once.
+    case blackouts(taskID: Int64, Result<[BlackoutSpan], ServiceNowError>)
     case childSpawned(taskID: Int64, ChildIdentity)
     case childExited(taskID: Int64, Result<RunResult, ExecutorError>)
     case leftover(taskID: Int64, LeftoverResult)
@@ -23,6 +34,12 @@ enum SchedulerEvent: Sendable {
     case output
     /// A sleeping deadline timer fired; the loop looks at its deadlines.
     case wake
+}
+
+/// One poll of a connection: when it started and whether it read every watched change.
+struct PollCycle: Sendable {
+    var start: Date
+    var full: Bool
 }
 
 /// How finding or creating a change ended.

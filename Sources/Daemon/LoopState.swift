@@ -11,10 +11,13 @@ struct LoopState {
     var deadlines = DeadlineQueue()
     var watch = Watchlist()
     var polls: [String: PollState] = [:]
+    var notified = NotifiedReads()
     /// Inputs the loop owes tasks (slot grants, local completions); decided in the next step.
     var followUps: [(Int64, Input)] = []
     /// The queue may hold rows or cancel requests not yet read.
     var intakePending = true
+    /// The last read of new rows filled the intake window: more wait behind it (see `Scheduler.intake`).
+    var intakeBacklog = false
     /// The highest row id read so far; rows above it are new.
     var cursor: Int64 = 0
     /// Queued rows whose `not_before` is still ahead; they wait in `deadlines`, not in `tasks`.
@@ -40,7 +43,15 @@ struct LoopState {
     struct PollState {
         var nextAt: Date?
         var inFlight = false
+        /// Start of the last poll that succeeded: the next delta reaches back to it (plus the overlap). nil: the next
+        /// cycle is a full read (first poll, or after a failure).
+        var syncedFrom: Date?
+        var lastFull: Date?
+        /// The interval the request budget stretched polls to, while it does.
+        var stretchedTo: TimeInterval?
     }
+    /// Notes for `changegate status` to write after the step (`nil` value: remove).
+    var daemonNotes: [(key: String, value: String?)] = []
 
     func count(_ state: TaskState) -> Int { counts[state, default: 0] }
 
@@ -49,19 +60,12 @@ struct LoopState {
 
     var intakeNow: Bool { intakePending && !draining && storageRetryAt == nil }
 
-    var hasWorkInFlight: Bool { busy > 0 || count(.executing) > 0 || count(.completing) > 0 || !followUps.isEmpty }
+    var hasWorkInFlight: Bool { busy > 0 || count(.executing) > 0 || count(.completing) > 0 || !followUps.isEmpty || !armed.isEmpty }
+    /// Guards spawned for the next deployment in line, by task (`Scheduler.armNextGuards`).
+    var armed: [Int64: ArmedGuard] = [:]
 
     var nextPollDue: Date? {
         polls.values.compactMap { $0.inFlight ? nil : $0.nextAt }.min()
-    }
-
-    /// The tasks now hold a slot: they are told `.slotGranted` in the next step.
-    mutating func grant(_ ids: [Int64]) {
-        for id in ids {
-            tasks[id]?.holdsSlot = true
-            tasks[id]?.waitingForSlot = false
-            followUps.append((id, .slotGranted))
-        }
     }
 
     /// Puts `task` in place of its old copy, keeping the counts and the watchlist in step.

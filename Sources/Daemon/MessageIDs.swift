@@ -29,6 +29,12 @@ extension MessageID {
     public static let configReloaded = MessageID(known: "9d990d6ef0044f5fb707eaa3a9ce3b1c")
     /// The scheduler loop stopped making progress; watchdog pings are withheld so systemd restarts the daemon.
     public static let schedulerStalled = MessageID(known: "e1973695d1334e1e89b71de7d83ddc63")
+    /// A connection's request budget stretches its polls (or no longer does).
+    public static let pollBudget = MessageID(known: "b9092c0dd12643f98c195cd5a4296452")
+    /// This daemon took the leader lease of a shared (PostgreSQL) queue (`LEADER_EPOCH=`).
+    public static let leaderAcquired = MessageID(known: "9694fcfc168c4d1697e62a22a2bd6b06")
+    /// This daemon could not keep the leader lease: it stops its deploy commands and exits (`LEADER_EPOCH=`).
+    public static let leaderLost = MessageID(known: "bccefd96c757402290c93bac3ade27ee")
 
     /// Every id with its Swift name, in catalog order (the tests check the catalog and the docs against it).
     static let all: [(name: String, id: MessageID)] = [
@@ -37,5 +43,6 @@ extension MessageID {
         ("deploymentAborted", deploymentAborted), ("deploymentFinished", deploymentFinished),
         ("deployOutput", deployOutput), ("integrationError", integrationError), ("daemonStarted", daemonStarted),
         ("daemonStopping", daemonStopping), ("configReloaded", configReloaded), ("schedulerStalled", schedulerStalled),
+        ("pollBudget", pollBudget), ("leaderAcquired", leaderAcquired), ("leaderLost", leaderLost),
     ]
 }

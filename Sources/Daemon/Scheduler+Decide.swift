@@ -34,7 +34,12 @@ extension Scheduler {
             let level: Logger.Level = t.next == .failed ? .warning : .info
             batch.log(level, "Task \(task.id) \(task.state.rawValue) → \(t.next.rawValue)" + (t.reason.map { ": \($0)" } ?? ""), next, .taskStateChanged)
         }
+        var completeNow = false
         for effect in t.effects {
+            if case .complete = effect, !needsServiceNowToComplete(next) {
+                completeNow = true  // nothing to tell ServiceNow: the terminal state goes into this step's write
+                continue
+            }
             guard case .stopDeployment(let abort) = effect else {
                 batch.effects.append((task.id, effect))
                 continue
@@ -50,5 +55,11 @@ extension Scheduler {
             next.stop?.fire()
         }
         batch.record(next, change)
+        if completeNow { feed(next, .completed, &batch, now: now) }
+    }
+
+    /// Completing a deployment talks to ServiceNow only when it ran under a change of a configured connection.
+    func needsServiceNowToComplete(_ task: ActiveTask) -> Bool {
+        task.change != nil && task.controlled && task.connection.flatMap({ services[$0] }) != nil
     }
 }

@@ -14,10 +14,7 @@ extension Scheduler {
             guard var task = loop.tasks[id] else { continue }
             switch effect {
             case .requestSlot:
-                task.waitingForSlot = true
-                loop.tasks[id] = task
-                if !loop.draining { loop.grant(loop.slots.request(id, key: task.slotKey, limit: task.project.maxConcurrent)) }
-                continue
+                continue  // settled before the write (`allocateSlots`); never left for here
             case .releaseChild:
                 task.release?.open(true)
                 continue
@@ -31,10 +28,9 @@ extension Scheduler {
                 begin(.leftover, &task, &loop)
                 let (inbox, grace) = (self.inbox, task.project.killGrace)
                 group.addTask { inbox.post(.leftover(taskID: id, await LeftoverGroup.stop(identity, grace: grace))) }
-            case .complete where task.change == nil || !task.controlled || task.connection.flatMap({ services[$0] }) == nil:
-                loop.followUps.append((id, .completed))  // nothing to tell ServiceNow (or no way to)
-                continue
-            case .resolveChange, .freshChangeRead, .fetchRejectionComment, .complete:
+            case .complete where !needsServiceNowToComplete(task):
+                continue  // `feed` completed it in the step that decided it
+            case .resolveChange, .freshChangeRead, .fetchRejectionComment, .complete, .runConflictCheck, .readConflictReport, .readBlackouts:
                 guard let connection = task.connection, services[connection] != nil else {
                     loop.followUps.append((id, .serviceNowFailed(reason: "project \(task.project.name) names connection \(task.connection ?? "none"), which is not configured; fix projects.\(task.project.name).connection", transient: false)))
                     continue
@@ -55,15 +51,20 @@ extension Scheduler {
         for (connection, queue) in loop.owedWork where !queue.isEmpty {
             guard let service = services[connection] else { continue }
             var rest = queue[...]
+            var busy: [(Int64, Effect)] = []
             while let (id, effect) = rest.first, loop.workInFlight[connection, default: 0] < service.maxWorkInFlight {
                 rest = rest.dropFirst()
-                guard var task = loop.tasks[id], task.work == nil else { continue }
+                guard var task = loop.tasks[id] else { continue }
+                // Work still runs for the task (a read that began before a deadline ended it): this effect waits
+                // for it rather than being lost, or a task could stay in completing for good.
+                if task.work != nil { busy.append((id, effect)); continue }
                 if loop.draining, effect == .resolveChange || effect == .freshChangeRead { continue }  // recovery picks them up
                 begin(.serviceNow(connection: connection), &task, &loop)
                 loop.tasks[id] = task
                 startServiceNowWork(effect, task, service, group: &group)
             }
-            loop.owedWork[connection] = rest.isEmpty ? nil : Array(rest)
+            let owed = busy + Array(rest)
+            loop.owedWork[connection] = owed.isEmpty ? nil : owed
         }
     }
 
@@ -84,7 +85,7 @@ extension Scheduler {
         let (inbox, id) = (self.inbox, task.id)
         switch effect {
         case .resolveChange:
-            let resolver = ChangeResolver(service: service)
+            let resolver = ChangeResolver(service: service, items: ciCache)
             group.addTask { inbox.post(.resolved(taskID: id, await resolver.resolve(task))) }
         case .fetchRejectionComment:
             guard let change = task.change else { return }
@@ -109,10 +110,42 @@ extension Scheduler {
                     inbox.post(.freshStatus(taskID: id, .failure(error)))
                 }
             }
+        case .runConflictCheck, .readConflictReport:
+            guard let sysID = task.change?.sysID else { return }
+            let run = effect == .runConflictCheck
+            group.addTask {
+                do throws(ServiceNowError) {
+                    if run { try await service.runConflictCheck(sysID: sysID) }
+                    inbox.post(.conflict(taskID: id, .success(try await service.conflictReport(sysID: sysID))))
+                } catch {
+                    inbox.post(.conflict(taskID: id, .failure(error)))
+                }
+            }
+        case .readBlackouts:
+            guard let change = task.change else { return }
+            // From now to the end of the planned window, or as long as the command may run.
+            let from = clock.now()
+            let reach = task.project.executionTimeout?.seconds ?? 86_400
+            let to = max(change.plannedEnd ?? from.addingTimeInterval(reach), from.addingTimeInterval(60))
+            group.addTask {
+                do throws(ServiceNowError) {
+                    inbox.post(.blackouts(taskID: id, .success(try await service.blackoutSpans(changeSysID: change.sysID, from: from, to: to))))
+                } catch {
+                    inbox.post(.blackouts(taskID: id, .failure(error)))
+                }
+            }
         case .complete:
             let store = self.store
-            let completer = Completer(service: service, otherUsers: { number, me in
+            let completer = Completer(service: service, now: { [clock] in clock.now() }, otherUsers: { number, me in
                 (try? await store.otherUsers(ofChange: number, excluding: me)) ?? []
+            }, evidenceSource: { id, maxBytes in
+                // Pages of the log until the cap is passed: the evidence cuts it there anyway.
+                var log: [LogLine] = [], bytes = 0
+                while bytes <= maxBytes, let page = try? await store.log(of: id, after: log.last?.id ?? 0, limit: 10_000), !page.isEmpty {
+                    log += page
+                    bytes += page.reduce(0) { $0 + $1.text.utf8.count + 40 }
+                }
+                return (log, (try? await store.auditRecords(ofTask: id)) ?? [])
             })
             group.addTask {
                 let (notes, audit) = await completer.complete(task, duration: task.runDuration)
@@ -124,6 +157,15 @@ extension Scheduler {
     }
 
     private func startDeployment(_ task: inout ActiveTask, _ loop: inout LoopState, group: inout DiscardingTaskGroup) {
+        if task.adoptedGuard {  // its guard was spawned while it waited, and handed over with the slot
+            task.adoptedGuard = false
+            begin(.deployment, &task, &loop)
+            if task.abort != nil {
+                task.stop?.fire()
+                task.release?.open(false)
+            }
+            return
+        }
         let stop = StopTrigger()
         let release = ReleaseGate()
         if task.abort != nil {  // stopped in the same step that started it: the guard is never released

@@ -16,13 +16,17 @@ extension Scheduler {
             loop.intakePending = true
         case .output, .wake:
             break
-        case .statuses(let connection, let numbers, let result):
-            loop.polls[connection, default: .init()].inFlight = false
+        case .changeNotified(let notification):
+            noteNotification(notification, &loop)
+        case .statuses(let connection, let numbers, let result, let cycle, let notified):
+            if notified { notifiedReadEnded(connection: connection, numbers: numbers, &loop) }
+            if let cycle { pollEnded(cycle, connection: connection, failed: (try? result.get()) == nil, &loop) }
             switch result {
             case .failure(let error): noteIntegrationError(connection: connection, taskID: nil, error.description, &loop)
             case .success(let snapshots): applyStatuses(snapshots, asked: numbers, connection: connection, &loop, &batch, now: now)
             }
         default:
+            if handleArmed(event, &loop) { return }
             guard let id = event.taskID, var task = batch.task(id, in: loop) else { return }
             if event.endsWork { finishWork(&task, &loop) }
             handle(event, task, &loop, &batch, now: now)
@@ -58,17 +62,26 @@ extension Scheduler {
         case .rejection(_, let change, let comment):
             task.change = change
             feed(task, .rejectionDetails(change, comment: comment), &batch, now: now)
+        case .conflict(_, .success(let report)):
+            let previous = task.conflict
+            task.conflict = report
+            feed(task, .conflictReport(report), &batch, now: now) { t in
+                // One record per distinct finished answer: a long block re-checks every minute.
+                guard !report.inProgress, report.status != .notRun, previous != report || t.next != .implementCheck else { return TaskChange() }
+                let held = t.effects.contains { if case .retry = $0 { true } else { false } }
+                return TaskChange(audit: [Audit.conflictCheck(report, task: task, mode: task.project.conflictCheck.rawValue,
+                                                              held: held, refused: t.next == .completing)])
+            }
+        case .conflict(_, .failure(let error)), .blackouts(_, .failure(let error)):
+            noteIntegrationError(task, error.description, &loop)
+            feed(task, .serviceNowFailed(reason: error.description, transient: error.isTransient), &batch, now: now)
+        case .blackouts(_, .success(let spans)):
+            task.blackouts = spans
+            let listed = spans.map { "\($0.schedule) \(GlideDateTime.format($0.start))–\(GlideDateTime.format($0.end)) UTC" }
+            feed(task, .blackoutSpans(spans), &batch, now: now,
+                 events: [spans.isEmpty ? "no blackout spans apply to the change" : "blackout spans: " + listed.joined(separator: "; ")])
         case .childSpawned(_, let identity):
-            task.identity = identity
-            feed(task, .childSpawned(pid: identity.pid), &batch, now: now,
-                 events: ["deploy command spawned (pid \(identity.pid)), held by its guard until the pid is recorded"]) { t in
-                let released = t.effects.contains(.releaseChild)
-                return TaskChange(childPID: identity.pid, childIdentity: identity.recorded, startedAt: now,
-                                  audit: released ? [Audit.executionStarted(pid: identity.pid, task: task)] : [])
-            }
-            if batch.effects.last.map({ $0 == (task.id, .releaseChild) }) == true {
-                batch.log(.notice, "Task \(task.id): deployment started (pid \(identity.pid))", task, .deploymentStarted)
-            }
+            childSpawned(task, identity, &batch, now: now)
         case .childExited(_, .success(let run)):
             task.stop = nil
             task.release = nil
@@ -97,16 +110,42 @@ extension Scheduler {
             if let failed = audit.first(where: { $0.kind == AuditKind.changeUpdateFailed }), let error = failed.details["error"]?.stringValue {
                 noteIntegrationError(task, error, &loop)  // e.g. the user may read but not write changes (403)
             }
+            for failed in audit where failed.kind == AuditKind.evidenceUploadFailed {
+                // Shown by `changegate status`: the deployment's outcome stands, the evidence is missing.
+                let file = failed.details["file_name"]?.stringValue ?? "evidence"
+                noteIntegrationError(task, "evidence \(file) was not attached to \(task.change?.number ?? "the change"): \(failed.details["error"]?.stringValue ?? "")", &loop)
+            }
             feed(task, .completed, &batch, now: now, events: notes) { _ in TaskChange(audit: audit) }
-        case .statuses, .databaseChanged, .output, .wake:
+        case .statuses, .changeNotified, .databaseChanged, .output, .wake:
             break
         }
     }
 
     /// The batched poll's answer: only tasks whose change differs from the poll's last copy are decided again.
+    /// The guard reported its pid: recorded in this step's write, and only then released.
+    func childSpawned(_ task: ActiveTask, _ identity: ChildIdentity, _ batch: inout Batch, now: Date) {
+        var task = task
+        task.identity = identity
+        task.startedAt = now
+        feed(task, .childSpawned(pid: identity.pid), &batch, now: now,
+             events: ["deploy command spawned (pid \(identity.pid)), held by its guard until the pid is recorded"]) { t in
+            let released = t.effects.contains(.releaseChild)
+            return TaskChange(childPID: identity.pid, childIdentity: identity.recorded, startedAt: now,
+                              audit: released ? [Audit.executionStarted(pid: identity.pid, task: task)] : [])
+        }
+        if batch.effects.last.map({ $0 == (task.id, .releaseChild) }) == true {
+            batch.log(.notice, "Task \(task.id): deployment started (pid \(identity.pid))", task, .deploymentStarted)
+        }
+    }
+
+    /// `asked`: numbers read by number (absent means missing); the other snapshots (a delta poll's) count only when
+    /// watched.
     func applyStatuses(_ snapshots: [String: ChangeSnapshot], asked: [String], connection: String,
                        _ loop: inout LoopState, _ batch: inout Batch, now: Date) {
-        for number in asked {
+        let askedSet = Set(asked)
+        var numbers = asked
+        for number in snapshots.keys where !askedSet.contains(number) { numbers.append(number) }
+        for number in numbers {
             let key = WatchKey(connection: connection, number: number)
             guard let change = snapshots[number] else {
                 guard loop.watch.markMissing(key) else { continue }
@@ -136,8 +175,9 @@ extension SchedulerEvent {
     var taskID: Int64? {
         switch self {
         case .resolved(let id, _), .freshStatus(let id, _, _), .rejection(let id, _, _), .childSpawned(let id, _),
+             .conflict(let id, _), .blackouts(let id, _),
              .childExited(let id, _), .leftover(let id, _), .completed(let id, _, _): id
-        case .statuses, .databaseChanged, .output, .wake: nil
+        case .statuses, .changeNotified, .databaseChanged, .output, .wake: nil
         }
     }
 
@@ -158,6 +198,7 @@ extension LeftoverFinding {
         case .killed: self = .killed
         case .stillAlive: self = .stillAlive
         case .pidReused: self = .pidReused
+        case .otherBoot(let boot): self = .otherMachine(bootID: boot)
         }
     }
 }

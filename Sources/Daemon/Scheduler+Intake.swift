@@ -11,9 +11,15 @@ extension Scheduler {
 
     /// New rows after the cursor, rows whose `not_before` came, and cancel requests. Each row is read once;
     /// a bad row fails alone and never stops the loop.
+    /// Cancel requests and new rows come in one read. Behind a backlog (the last read filled the window) rows are
+    /// read in chunks of half a window: at full speed each deployment frees one place, and a read for each would
+    /// double the loop's database work.
     func intake(_ loop: inout LoopState, _ batch: inout Batch, now: Date) async {
         do {
-            let (cancels, readNow) = await cancelRequests(loop)
+            let room = loop.draining ? 0 : Self.intakeWindow - loop.queuedInMemory
+            let limit = loop.intakeBacklog && !halfWindowFree(loop) ? 0 : max(0, room)
+            let (pending, fresh) = try await store.intake(after: loop.cursor, limit: limit)
+            let (cancels, readNow) = cancelRequests(pending, loop)
             for id in cancels {
                 guard var task = batch.task(id, in: loop) else { continue }
                 task.cancelRequested = true
@@ -27,12 +33,10 @@ extension Scheduler {
                 if let row = try await store.record(id), row.state == .queued { rows.append(row) }
             }
             guard !loop.draining else { return }
-            let room = Self.intakeWindow - loop.queuedInMemory
-            if room > 0 {
-                let fresh = try await store.queued(after: loop.cursor, limit: room)
+            if limit > 0 {
                 rows += fresh
                 if let last = fresh.last { batch.cursor = last.id }
-                if fresh.count == room { loop.intakePending = true }  // more may wait behind them
+                loop.intakeBacklog = fresh.count == limit  // more may wait behind them: read when half the window is free
             }
             for row in rows { take(row, &loop, &batch, now: now) }
         } catch {
@@ -42,10 +46,12 @@ extension Scheduler {
         }
     }
 
+    /// Behind a backlog, the next read of rows waits until half the window is free.
+    func halfWindowFree(_ loop: LoopState) -> Bool { Self.intakeWindow - loop.queuedInMemory >= Self.intakeWindow / 2 }
+
     /// Cancel requests for tasks the loop holds that have not heard of them yet, and rows still waiting for
     /// their `not_before` that must be read now, so that they end at once rather than at that time.
-    private func cancelRequests(_ loop: LoopState) async -> (cancels: [Int64], readNow: [Int64]) {
-        guard let ids = try? await store.pendingCancels() else { return ([], []) }
+    private func cancelRequests(_ ids: [Int64], _ loop: LoopState) -> (cancels: [Int64], readNow: [Int64]) {
         var cancels: [Int64] = [], readNow: [Int64] = []
         for id in ids {
             if let task = loop.tasks[id] {
@@ -63,8 +69,12 @@ extension Scheduler {
         let validated = RequestValidation.validate(row.raw, notBefore: row.notBefore,
                                                    isKnownProject: { config.projects[$0] != nil },
                                                    isKnownEnvironment: { config.environments[$0] != nil })
-        guard case .success(let request) = validated, let project = config.projects[request.project] else {
-            let reason = validated.failureReason ?? "unknown project"
+        let project = validated.request.flatMap { config.projects[$0.project]?.settings(for: $0.environment) }
+        let templateProblem = validated.request.flatMap { r in
+            project.flatMap { RequestValidation.checkTemplate(r, configured: $0.changeTemplate, allowed: $0.allowedChangeTemplates) }
+        }
+        guard case .success(let request) = validated, let project, templateProblem == nil else {
+            let reason = templateProblem?.description ?? validated.failureReason ?? "unknown project"
             let placeholder = self.placeholder(row, config)
             batch.log(.warning, "Task \(row.id) failed validation: \(reason)", placeholder)
             feed(placeholder, .invalid(reason: reason), &batch, now: now, events: ["rejected: \(reason)"]) { _ in
@@ -112,4 +122,6 @@ extension Result where Failure == ValidationError {
         if case .failure(let e) = self { return e.description }
         return nil
     }
+
+    var request: Success? { try? get() }
 }

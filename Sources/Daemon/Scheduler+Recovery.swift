@@ -23,7 +23,7 @@ extension Scheduler {
             let validated = RequestValidation.validate(row.raw, isKnownProject: { config.projects[$0] != nil },
                                                        isKnownEnvironment: { config.environments[$0] != nil })
             var task: ActiveTask
-            if case .success(let request) = validated, let project = config.projects[request.project] {
+            if case .success(let request) = validated, let project = config.projects[request.project]?.settings(for: request.environment) {
                 task = ActiveTask(id: row.id, state: row.state, request: request, project: project,
                                   controlled: config.isChangeControlled(project: request.project, environment: request.environment),
                                   correlationID: row.correlationID ?? correlationID(row.id))
@@ -45,9 +45,12 @@ extension Scheduler {
                  events: row.state == .executing ? ["the daemon restarted while the deploy command ran"] : []) { _ in TaskChange() }
             batch.log(.info, "Task \(row.id) resumes in \(row.state.rawValue)", task)
         }
+        let (slotsBefore, armedBefore) = (loop.slots, loop.armed)
+        allocateSlots(&loop, &batch, now: now)
         do {
             try await store.commit(batch.changes, at: now)
         } catch {
+            (loop.slots, loop.armed) = (slotsBefore, armedBefore)
             logger.error("Recovery could not write to the database: \(error). The affected tasks resume once it is writable.")
             return
         }

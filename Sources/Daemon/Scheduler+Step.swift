@@ -17,6 +17,7 @@ extension Scheduler {
         for event in batch.consumed { handle(event, &loop, &batch, now: now) }
         let followUps = loop.followUps
         loop.followUps = []
+        batch.followUps = followUps  // given back with the events if the write fails
         for (id, input) in followUps {
             guard let task = batch.task(id, in: loop) else { continue }
             feed(task, input, &batch, now: now)
@@ -27,6 +28,8 @@ extension Scheduler {
             loop.intakePending = false
             await intake(&loop, &batch, now: now)
         }
+        let (slotsBefore, armedBefore) = (loop.slots, loop.armed)
+        allocateSlots(&loop, &batch, now: now)
         var log = lines.map { LogLine(taskID: $0.taskID, at: $0.at, stream: $0.stream == .stdout ? .stdout : .stderr, text: $0.text) }
         if dropped > 0, let last = lines.last {
             log.append(LogLine(taskID: last.taskID, at: now, stream: .stderr, text: "changegate: \(dropped) output lines were dropped while the database was not writable"))
@@ -34,6 +37,7 @@ extension Scheduler {
         do {
             try await store.commit(batch.changes, log: log, at: now)
         } catch {
+            (loop.slots, loop.armed) = (slotsBefore, armedBefore)
             giveBack(batch, lines: lines, &loop, error: error, now: now)
             return
         }
@@ -47,8 +51,13 @@ extension Scheduler {
         }
         loop.integrationErrors = []
         settle(batch, &loop, now: now)
+        if loop.intakeBacklog && halfWindowFree(loop) { loop.intakePending = true }
         startEffects(batch.effects, &loop, group: &group, now: now)
+        armNextGuards(Set(batch.updated.values.map(\.slotKey)), &loop, group: &group)
         startPolls(&loop, group: &group, now: now)
+        for note in loop.daemonNotes { try? await store.setDaemonNote(note.key, note.value) }
+        loop.daemonNotes = []
+        startNotifiedReads(&loop, group: &group)
         let status = statusLine(loop)
         if status != loop.lastStatus {
             loop.lastStatus = status
@@ -80,17 +89,7 @@ extension Scheduler {
         }
         for var task in batch.updated.values {
             let old = loop.tasks[task.id]
-            // Slots are the loop's: a grant made earlier in this settle must not be undone by the batch's copy.
-            if let old { (task.holdsSlot, task.waitingForSlot) = (old.holdsSlot, old.waitingForSlot) }
-            if task.holdsSlot && task.state != .implementCheck && task.state != .executing {
-                task.holdsSlot = false
-                let limit = task.project.maxConcurrent
-                loop.grant(loop.slots.release(key: task.slotKey, limit: limit))
-            }
-            if task.waitingForSlot && task.state != .implementCheck && task.state != .queued {
-                task.waitingForSlot = false
-                loop.slots.withdraw(task.id)
-            }
+            // Slots were settled before the write (`allocateSlots`): the batch's copies say who holds one.
             if !task.state.isTerminal { schedule(&task, &loop) }
             report(task, movedFrom: old?.state, now: now)
             loop.store(task)
@@ -146,7 +145,9 @@ extension Scheduler {
     }
 
     func policy(_ project: ProjectSettings) -> Policy {
-        Policy(approvalTimeout: project.approvalTimeout, retryDelay: config.daemon.pollInterval)
+        Policy(approvalTimeout: project.approvalTimeout, retryDelay: config.daemon.pollInterval,
+               conflictCheck: ConflictMode(rawValue: project.conflictCheck.rawValue) ?? .off, stopOnBlackout: project.stopOnBlackout,
+               conflictRecheck: project.conflictRecheck)
     }
 
     func correlationID(_ id: Int64) -> String { "changegate-\(instanceID)-\(id)" }

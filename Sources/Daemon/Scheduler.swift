@@ -17,7 +17,8 @@ import Systemd
 /// for. Slow work (ServiceNow calls, deploy commands) runs in child tasks of the loop's task group and reports
 /// back through the `Inbox`, so a slow instance never stalls intake and the watchdog sees the loop's progress.
 public final class Scheduler: Service, Sendable {
-    let store: QueueStore
+    /// The queue, on whichever backend the config names (SQLite or PostgreSQL).
+    let store: any QueueStorage
     let configuration: Mutex<ChangegateConfiguration>
     let services: [String: any ChangeService]
     let heartbeat: ProgressHeartbeat
@@ -32,8 +33,10 @@ public final class Scheduler: Service, Sendable {
     /// How new rows are noticed: a watcher of the database file, and a slow poll beside it.
     let databaseChanges: @Sendable () -> AsyncStream<Void>
     let metrics: DaemonMetrics?
+    /// Configuration items by connection and configured name, resolved once.
+    let ciCache = ConfigurationItemCache()
 
-    public init(store: QueueStore, configuration: ChangegateConfiguration, services: [String: any ChangeService],
+    public init(store: any QueueStorage, configuration: ChangegateConfiguration, services: [String: any ChangeService],
                 heartbeat: ProgressHeartbeat, notifier: SystemdNotifier, logger: Logger,
                 clock: any SchedulerClock = SystemClock(),
                 databaseChanges: @escaping @Sendable () -> AsyncStream<Void>, metrics: DaemonMetrics? = nil,
@@ -69,6 +72,7 @@ public final class Scheduler: Service, Sendable {
                     for await _ in changes { inbox.post(.databaseChanged) }
                 }
                 var loop = LoopState()
+                try? await store.clearDaemonNotes()  // an earlier run's notes say nothing of this one
                 await recover(&loop, group: &group)
                 loop.lastStatus = statusLine(loop)
                 _ = notifier.ready(status: loop.lastStatus)
@@ -110,6 +114,7 @@ public final class Scheduler: Service, Sendable {
 
     func startDrain(_ loop: inout LoopState) {
         loop.draining = true
+        for armed in loop.armed.values { disarm(armed) }  // nothing new starts while stopping
         loop.drainStarted = clock.now()
         _ = notifier.stopping(status: "stopping: draining \(loop.count(.executing)) running deployment(s)")
         logger.notice("Stopping: draining running deployments", metadata: ["message_id": MessageID.daemonStopping.metadataValue])

@@ -42,6 +42,17 @@ struct SlotTable {
         return granted
     }
 
+    /// The first `limit` waiters in the order their turns come, without taking them off the queue.
+    func nextWaiters(_ key: String, limit: Int) -> [Int64] {
+        guard let queue = queues[key], limit > 0 else { return [] }
+        var ids: [Int64] = []
+        for ticket in queue[heads[key, default: 0]...] where live[ticket.id] == ticket.number {
+            ids.append(ticket.id)
+            if ids.count == limit { break }
+        }
+        return ids
+    }
+
     private mutating func popWaiter(_ key: String) -> Int64? {
         while let count = queues[key]?.count, let head = heads[key, default: 0] as Int?, head < count {
             let ticket = queues[key]![head]

@@ -15,6 +15,10 @@ struct Watchlist {
     private var last: [WatchKey: ChangeSnapshot] = [:]
     /// Changes the poll did not return last time (reported once, not on every poll).
     private var missing: Set<WatchKey> = []
+    /// Newly watched changes, per connection: the delta poll only returns changes updated lately, so these are read
+    /// by number once (an update between the task's own read and its first delta would otherwise wait for the
+    /// reconcile).
+    private var unsynced: [String: Set<String>] = [:]
 
     mutating func move(_ id: Int64, from old: WatchKey?, to new: WatchKey?) {
         guard old != new else { return }
@@ -24,6 +28,7 @@ struct Watchlist {
                 tasks[old] = nil
                 last[old] = nil
                 missing.remove(old)
+                unsynced[old.connection]?.remove(old.number)
                 numbers[old.connection]?.remove(old.number)
                 if numbers[old.connection]?.isEmpty == true { numbers[old.connection] = nil }
             }
@@ -33,8 +38,22 @@ struct Watchlist {
             last[new] = nil
             tasks[new, default: []].insert(id)
             numbers[new.connection, default: []].insert(new.number)
+            unsynced[new.connection, default: []].insert(new.number)
         }
     }
+
+    func isWatching(on connection: String) -> Bool { !(numbers[connection]?.isEmpty ?? true) }
+
+    func count(on connection: String) -> Int { numbers[connection]?.count ?? 0 }
+
+    /// The newly watched changes of a connection, which its next delta poll also reads by number.
+    mutating func takeUnsynced(on connection: String) -> [String] {
+        guard let fresh = unsynced.removeValue(forKey: connection) else { return [] }
+        return fresh.sorted()
+    }
+
+    /// A full read covers every watched change.
+    mutating func synced(on connection: String) { unsynced[connection] = nil }
 
     var connections: Dictionary<String, Set<String>>.Keys { numbers.keys }
 

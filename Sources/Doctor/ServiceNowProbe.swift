@@ -33,14 +33,14 @@ struct ServiceNowProbe {
             } catch {
                 add("TLS", .fail, "TLS or HTTP failed: \(error)",
                     fix: "if the instance uses a private CA, set \(name).ca_bundle; check this host's clock and that the URL's host matches the certificate")
-                for w in ["OAuth token", "read changes", "templates", "write access", "clock"] { add(w, .notChecked, "not checked: no TLS connection") }
+                for w in ["OAuth token", "read changes", "delta poll", "templates", "write access", "clock"] { add(w, .notChecked, "not checked: no TLS connection") }
                 return checks
             }
         } else {
             add("TLS", .notChecked, "not checked: \(name).url is plain http:// (only for test instances; real instances need https)")
         }
         guard await token() else {
-            for w in ["read changes", "templates", "write access", "clock"] { add(w, .notChecked, "not checked: no access token") }
+            for w in ["read changes", "delta poll", "templates", "write access", "clock"] { add(w, .notChecked, "not checked: no access token") }
             return checks
         }
 
@@ -55,6 +55,8 @@ struct ServiceNowProbe {
             add("read changes", .fail, error.description, fix: fix(for: error))
         }
         let after = Date()
+
+        if canRead { await deltaQuery() } else { add("delta poll", .notChecked, "not checked: change requests cannot be read") }
 
         let templates = Dictionary(grouping: projects.filter { $0.changeTemplate != nil }, by: { $0.changeTemplate! })
         if !canRead, !templates.isEmpty {
@@ -74,6 +76,14 @@ struct ServiceNowProbe {
             }
         }
 
+        // Every configured CI of the projects on this connection; a missing one would fail each create.
+        let cis = Self.configurationItemKeys(projects)
+        if !canRead, !cis.isEmpty {
+            add("CIs", .notChecked, "not checked: change requests cannot be read")
+        } else if !cis.isEmpty {
+            await checkConfigurationItems(cis)
+        }
+
         await writeAccess()
 
         if let serverDate {
@@ -89,6 +99,26 @@ struct ServiceNowProbe {
             add("clock", .notChecked, canRead ? "not checked: the instance sent no Date header" : "not checked: no answer to read the Date header from")
         }
         return checks
+    }
+
+    /// The poll asks the Table API for changes updated in the last seconds with a relative date operator; an instance
+    /// that dropped the clause as unknown would answer with every change each second, and one that refuses the Table API
+    /// would leave every poll failing.
+    mutating func deltaQuery() async {
+        do throws(ServiceNowError) {
+            switch try await client.honoursRelativeDates() {
+            case true?:
+                add("delta poll", .ok, "the Table API answers change_request queries with sys_updated_onRELATIVEGE (the poll's delta read)")
+            case false?:
+                add("delta poll", .fail, "the instance ignored the relative date clause: every poll would read every change",
+                    fix: "report the instance's version to the changegate maintainers; until then set reconcile_interval = poll_interval to read by number")
+            case nil:
+                add("delta poll", .notChecked, "not checked: the instance has no change request to tell the answers apart by")
+            }
+        } catch {
+            add("delta poll", .fail, "the Table API refused the poll's read of change_request: \(error)",
+                fix: "give \(user) read access to the change_request table through the Table API (role itil or sn_change_read with the table's read ACL)")
+        }
     }
 
     /// The token check, with the instance's own answer when it refuses; the client keeps the token it got.
@@ -138,6 +168,18 @@ struct ServiceNowProbe {
         } catch {
             add("write access", .notChecked, "not checked: \(error.description)")
         }
+    }
+
+    /// (config key, CI) for each `cmdb_ci` of `[projects.X]` and `[projects.X.environments.Y]`.
+    static func configurationItemKeys(_ projects: [ProjectSettings]) -> [(key: String, value: String)] {
+        var names: [(key: String, value: String)] = []
+        for p in projects.sorted(by: { $0.name < $1.name }) {
+            names += p.configurationItems.map { ("projects.\(p.name).cmdb_ci", $0) }
+            for (env, o) in p.environmentOverrides.sorted(by: { $0.key < $1.key }) {
+                names += (o.configurationItems ?? []).map { ("projects.\(p.name).environments.\(env).cmdb_ci", $0) }
+            }
+        }
+        return names
     }
 
     /// The user's role names, when this user may read them.

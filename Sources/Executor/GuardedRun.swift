@@ -10,6 +10,7 @@ public struct RunResult: Sendable, Equatable {
     public var timedOut: Bool
     /// The run was stopped through its `StopTrigger` or by cancelling the calling task.
     public var stopped: Bool
+    /// From the release (the guard's wait before it does not count), or from the spawn when never released.
     public var duration: Duration
     /// The command was let past the guard. When false it never ran: the guard exited (125) or was stopped.
     public var released: Bool
@@ -65,7 +66,7 @@ public enum GuardedRun {
         case .signaled(let signal): .signaled(signal)
         }
         return RunResult(termination: termination, timedOut: outcome.timedOut, stopped: outcome.stopped,
-                         duration: clock.now - started, released: outcome.released)
+                         duration: clock.now - (outcome.releasedAt ?? started), released: outcome.released)
     }
 
     /// The holder: waits for one line `go` on its stdin pipe, then becomes the command (same pid, same group) with

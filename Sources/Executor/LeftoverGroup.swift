@@ -14,6 +14,8 @@ public enum LeftoverResult: Sendable, Equatable {
     case stillAlive
     /// The leader pid now belongs to another process (start time differs): not signalled.
     case pidReused
+    /// Recorded under another boot id (a reboot, or another host of a shared queue): nothing here to signal.
+    case otherBoot(String)
 }
 
 /// Start-up recovery: stops the process group of a deployment a previous daemon started and recorded.
@@ -26,7 +28,7 @@ public enum LeftoverGroup {
     public static func stop(_ identity: ChildIdentity, grace: Duration,
                             giveUpAfter: Duration = .seconds(30)) async -> LeftoverResult {
         // Another boot: nothing of it survived. (If this boot's id cannot be read, the pid checks below decide.)
-        if let boot = ChildIdentity.currentBootID, identity.bootID != boot { return .alreadyGone }
+        if let boot = ChildIdentity.currentBootID, identity.bootID != boot { return .otherBoot(identity.bootID) }
         switch check(identity) {
         case .reused: return .pidReused
         case .gone: return .alreadyGone

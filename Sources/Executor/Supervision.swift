@@ -8,6 +8,8 @@ struct Supervision: Sendable {
 
     struct Outcome: Sendable {
         var released = false
+        /// When `go` was written: the run's duration counts from here (a guard may wait long before it).
+        var releasedAt: ContinuousClock.Instant?
         var timedOut = false
         var stopped = false
         /// Set when the child's identity could not be read, so it was never released.
@@ -27,6 +29,8 @@ struct Supervision: Sendable {
             try? await writer.finish()
             return Outcome(unreadableIdentity: pid)
         }
+        LiveGroups.add(identity)
+        defer { LiveGroups.remove(pid) }
         let go = await onSpawn(identity)
         // Not released: closing the pipe makes the guard exit 125. (On cancellation subprocess also tears it down.)
         guard go, !stop.isFired, !Task.isCancelled else {
@@ -39,7 +43,7 @@ struct Supervision: Sendable {
         } catch {
             return Outcome()  // the guard died before it could be released (killed from outside)
         }
-        var outcome = Outcome(released: true)
+        var outcome = Outcome(released: true, releasedAt: .now)
         await withTaskGroup(of: Event.self) { group in
             group.addTask { await Self.pump(execution.standardOutput, .stdout, onOutput); return .drained }
             group.addTask { await Self.pump(execution.standardError, .stderr, onOutput); return .drained }

@@ -17,9 +17,11 @@ public struct RawRequest: Sendable, Equatable {
     public var requestedBy: RawValue
     public var variables: RawValue
     public var changeType: RawValue
+    public var changeTemplate: RawValue
 
     public init(project: RawValue, environment: RawValue, release: RawValue, changeNumber: RawValue = .null,
-                requestedBy: RawValue = .null, variables: RawValue = .null, changeType: RawValue = .null) {
+                requestedBy: RawValue = .null, variables: RawValue = .null, changeType: RawValue = .null,
+                changeTemplate: RawValue = .null) {
         self.project = project
         self.environment = environment
         self.release = release
@@ -27,6 +29,7 @@ public struct RawRequest: Sendable, Equatable {
         self.requestedBy = requestedBy
         self.variables = variables
         self.changeType = changeType
+        self.changeTemplate = changeTemplate
     }
 }
 
@@ -40,6 +43,10 @@ public struct DeploymentRequest: Sendable, Equatable {
     public var variables: [String: String]
     /// `normal` or `emergency`, used when a change is created.
     public var emergency: Bool
+    /// `change_type = 'standard'`: a standard change must be created (from `changeTemplate` or the configured one).
+    public var standard: Bool = false
+    /// The row's `change_template`: a standard change template from the project's allow list.
+    public var changeTemplate: String?
     /// The deployment may not start before this time (`not_before`).
     public var notBefore: Date?
 
@@ -91,20 +98,42 @@ public enum RequestValidation {
             }
             let requestedBy = try optional(raw.requestedBy, column: "requested_by", maxLength: RequestLimits.maxRequestedByLength)
             let variables = try parseVariables(raw.variables)
-            let emergency: Bool
+            var emergency = false, standard = false
             switch try optional(raw.changeType, column: "change_type", maxLength: 20) {
-            case nil, "normal"?: emergency = false
+            case nil, "normal"?: break
             case "emergency"?: emergency = true
-            case let other?: throw ValidationError("change_type: \(quoted(other)) is not allowed; use normal or emergency (standard changes come from the project's change_template)")
+            case "standard"?: standard = true
+            case let other?: throw ValidationError("change_type: \(quoted(other)) is not allowed; use normal, emergency or standard")
             }
-            return .success(DeploymentRequest(project: project, environment: environment, release: release,
-                                              changeNumber: changeNumber, requestedBy: requestedBy,
-                                              variables: variables, emergency: emergency, notBefore: try parseNotBefore(notBefore)))
+            let template = try optional(raw.changeTemplate, column: "change_template", maxLength: RequestLimits.maxNameLength)
+            if template != nil, emergency {
+                throw ValidationError("change_template: an emergency change is not made from a template; leave change_template empty or use change_type 'standard'")
+            }
+            var request = DeploymentRequest(project: project, environment: environment, release: release,
+                                            changeNumber: changeNumber, requestedBy: requestedBy,
+                                            variables: variables, emergency: emergency, notBefore: try parseNotBefore(notBefore))
+            request.standard = standard
+            request.changeTemplate = template
+            return .success(request)
         } catch let error as ValidationError {
             return .failure(error)
         } catch {
             return .failure(ValidationError("\(error)"))
         }
+    }
+
+    /// The row's template choice against the project's config for its environment: the row's `change_template`
+    /// must be in `allowed` (or be the configured one), and `change_type = 'standard'` needs some template.
+    /// Returns the reason for the `reason` column when the row must be refused.
+    public static func checkTemplate(_ request: DeploymentRequest, configured: String?, allowed: [String]) -> ValidationError? {
+        if let t = request.changeTemplate, t != configured, !allowed.contains(t) {
+            let list = allowed.isEmpty ? "the project allows none" : "allowed: " + allowed.map(quoted).joined(separator: ", ")
+            return ValidationError("change_template: \(quoted(t)) is not in projects.\(request.project).allowed_change_templates (\(list)); add it there or fix the row")
+        }
+        if request.standard, request.changeTemplate ?? configured == nil {
+            return ValidationError("change_type: 'standard' needs a template; set change_template on the row (from allowed_change_templates) or projects.\(request.project).change_template")
+        }
+        return nil
     }
 
     /// `not_before`: empty or a UTC ISO-8601 time.

@@ -28,6 +28,11 @@ public enum Outcome: String, Sendable, Codable, CaseIterable {
     case changeNotFound = "change_not_found"
     case ambiguousChange = "ambiguous_change"
     case approvalTimeout = "approval_timeout"
+    /// conflict_check = block: ServiceNow still reported a conflict (blackout, maintenance window, CI already
+    /// scheduled) when approval_timeout ran out.
+    case changeConflict = "change_conflict"
+    /// A blackout span began while the deploy command ran, and stop_on_blackout stopped it.
+    case blackoutWindow = "blackout_window"
     case deployFailed = "deploy_failed"
     case deployTimeout = "deploy_timeout"
     case invalidRequest = "invalid_request"

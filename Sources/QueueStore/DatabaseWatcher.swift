@@ -9,7 +9,8 @@ import Synchronization
 ///
 /// It waits with inotify on the `-wal` file (every commit appends to it) and confirms with `PRAGMA data_version`
 /// on a read-only connection of its own, which moves only when another connection has committed: a producer's
-/// `sqlite3`, or the daemon's own writer (the consumer's query is cheap, so that is fine). Where inotify
+/// `sqlite3`, or the daemon's own writer. Given the daemon's store (`ignoringCommitsOf`), it asks the store's
+/// writer connection instead, so that only other connections' commits count. Where inotify
 /// cannot be set up (file systems without it, limits reached), it reads `data_version` every
 /// `fallbackInterval` instead: `mode` is `.polling`, and `pollingReason` says why, for the daemon to log.
 /// With inotify it still checks every 10 × `fallbackInterval`, in case a file system drops an event.
@@ -26,6 +27,9 @@ public final class DatabaseWatcher: Sendable {
     public let pollingReason: String?
     let fallbackInterval: Duration
     private let reader: DatabaseQueue
+    /// Reads `data_version` on the daemon's own writer connection instead, where it moves only for commits of
+    /// *other* connections: the daemon's own commits then wake nobody (at full speed, one wake per deployment).
+    private let store: QueueStore?
     /// The inotify watch, lent to the stream that consumes it and given back when that stream ends.
     private let files: Mutex<WALFileWatch?>
     private let threads = Mutex(0)
@@ -34,8 +38,10 @@ public final class DatabaseWatcher: Sendable {
     /// `fallbackInterval` is kept within 10 ms … 1 h.
     /// Throws `QueueStoreError.open` when the database cannot be opened; the operator sees the path, SQLite's
     /// reason and a hint to check the directory and its permissions. Lacking inotify is no error (see `mode`).
-    public init(path: String, fallbackInterval: Duration = .seconds(1), forcePolling: Bool = false) throws(QueueStoreError) {
+    public init(path: String, fallbackInterval: Duration = .seconds(1), forcePolling: Bool = false,
+                ignoringCommitsOf store: QueueStore? = nil) throws(QueueStoreError) {
         self.path = path
+        self.store = store
         self.fallbackInterval = min(max(fallbackInterval, .milliseconds(10)), .seconds(3600))
         var config = Configuration()
         config.readonly = true
@@ -96,10 +102,16 @@ public final class DatabaseWatcher: Sendable {
     /// Quick re-checks after a `-wal` event that showed no commit yet: a writer appends its frames before it
     /// publishes the commit in the `-shm` index, so the event often comes a moment early (most commits of a
     /// long-lived connection, in tests). The last, slow re-check is for a writer descheduled in between.
-    private static let recheckDelays: [Duration] = [.milliseconds(1), .milliseconds(3), .milliseconds(10), .milliseconds(50), .milliseconds(250), .seconds(1)]
+    private static let recheckDelays: [Duration] = [.microseconds(250), .milliseconds(1), .milliseconds(3), .milliseconds(10), .milliseconds(50),
+                                                    .milliseconds(250), .seconds(1)]
+
+    private func dataVersion() throws -> Int {
+        if let store { return try store.writerDataVersion() }
+        return try Self.dataVersion(reader)
+    }
 
     private func run(_ files: inout WALFileWatch?, wake: WakeSignal, continuation: AsyncStream<Void>.Continuation) {
-        var last = try? Self.dataVersion(reader)
+        var last = try? dataVersion()
         if case .terminated = continuation.yield(()) { return }
         var rechecks = 0
         // A deadline rather than a timeout, so events about other files in the directory do not put off checks.
@@ -126,7 +138,7 @@ public final class DatabaseWatcher: Sendable {
             case .timeout:
                 rechecks = max(rechecks - 1, 0)
             }
-            let now = try? Self.dataVersion(reader)
+            let now = try? dataVersion()
             if now == nil || now != last {
                 last = now
                 rechecks = 0

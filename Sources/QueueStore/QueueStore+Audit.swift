@@ -36,13 +36,13 @@ extension QueueStore {
     }
 
     static func auditHead(_ db: Database) throws -> AuditHead {
-        guard let row = try Row.fetchOne(db, sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1") else { return .genesis }
+        guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1")) else { return .genesis }
         return AuditHead(seq: row["seq"], hash: (row["hash"] as String?) ?? "")
     }
 
     static func insert(_ r: AuditRecord, _ db: Database) throws {
-        try db.execute(sql: "INSERT INTO audit_log (seq, task_id, at, kind, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                       arguments: [r.seq, r.taskID, r.at, r.kind, r.details, r.prevHash, r.hash])
+        try db.cachedStatement(sql: "INSERT INTO audit_log (seq, task_id, at, kind, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)")
+            .execute(arguments: [r.seq, r.taskID, r.at, r.kind, r.details, r.prevHash, r.hash])
     }
 
     /// Reads a row without trusting its types: a tampered file must give a verification failure, not a crash.

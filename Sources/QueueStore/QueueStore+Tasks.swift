@@ -51,17 +51,18 @@ extension QueueStore {
     static func apply(_ changes: [(Int64, TaskChange)], stamp: String, _ db: Database) throws {
         // Read inside the write transaction: no other writer can slip a record in between.
         var head = try auditHead(db)
-        for (id, change) in changes {
+        for (id, change) in TaskChange.coalesced(changes) {
             let assignments = change.assignments
             if !assignments.isEmpty {
                 let set = assignments.map { "\($0.0) = ?" }.joined(separator: ", ")
                 var arguments = StatementArguments(assignments.map { $0.1.flatMap { $0 as? any DatabaseValueConvertible } })
                 arguments += [stamp, id]
-                try db.execute(sql: "UPDATE deployments SET \(set), updated_at = ? WHERE id = ?", arguments: arguments)
+                // Cached by its text: the scheduler writes a handful of column sets over and over.
+                try db.cachedStatement(sql: "UPDATE deployments SET \(set), updated_at = ? WHERE id = ?").execute(arguments: arguments)
             }
             for line in change.events {
-                try db.execute(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, 'event', ?)",
-                               arguments: [id, stamp, line])
+                try db.cachedStatement(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, 'event', ?)")
+                    .execute(arguments: [id, stamp, line])
             }
             for event in change.audit {
                 let record = AuditChain.record(after: head, taskID: id, at: stamp, event)
@@ -79,8 +80,8 @@ extension QueueStore {
 
     static func appendLog(_ lines: [LogLine], _ db: Database) throws {
         for line in lines {
-            try db.execute(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, ?, ?)",
-                           arguments: [line.taskID, Timestamp.format(line.at), line.stream.rawValue, line.text])
+            try db.cachedStatement(sql: "INSERT INTO task_log (task_id, at, stream, line) VALUES (?, ?, ?, ?)")
+                .execute(arguments: [line.taskID, Timestamp.format(line.at), line.stream.rawValue, line.text])
         }
     }
 
@@ -107,13 +108,13 @@ extension QueueStore {
     /// Inserts a deployment the way producers do (the CLI's `enqueue`).
     public func enqueue(project: String, environment: String, release: String, changeNumber: String? = nil,
                         requestedBy: String? = nil, variables: String? = nil, changeType: String? = nil,
-                        idempotencyKey: String? = nil, notBefore: String? = nil) throws(QueueStoreError) -> Int64 {
+                        idempotencyKey: String? = nil, notBefore: String? = nil, changeTemplate: String? = nil) throws(QueueStoreError) -> Int64 {
         do {
             return try pool.write { db in
                 try db.execute(sql: """
-                    INSERT INTO deployments (project, environment, release, change_number, requested_by, variables, change_type, idempotency_key, not_before)
-                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-                    """, arguments: [project, environment, release, changeNumber, requestedBy, variables, changeType, idempotencyKey, notBefore])
+                    INSERT INTO deployments (project, environment, release, change_number, requested_by, variables, change_type, idempotency_key, not_before, change_template)
+                    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                    """, arguments: [project, environment, release, changeNumber, requestedBy, variables, changeType, idempotencyKey, notBefore, changeTemplate])
                 return db.lastInsertedRowID
             }
         } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
@@ -132,6 +133,15 @@ extension QueueStore {
         try db.execute(sql: "INSERT INTO integration_errors (at, connection, task_id, message) VALUES (?, ?, ?, ?)",
                        arguments: [Timestamp.format(now), connection, taskID, message])
         try db.execute(sql: "DELETE FROM integration_errors WHERE id <= (SELECT max(id) - 1000 FROM integration_errors)")
+    }
+
+    /// The daemon's notes (`setDaemonNote`), by key without the `note.` prefix.
+    public func daemonNotes() throws(QueueStoreError) -> [(key: String, value: String)] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT key, value FROM meta WHERE key LIKE 'note.%' ORDER BY key").map {
+                (String(($0["key"] as String).dropFirst(5)), $0["value"])
+            }
+        }
     }
 
     public func recentIntegrationErrors(limit: Int = 5) throws(QueueStoreError) -> [(at: Date, connection: String, taskID: Int64?, message: String)] {

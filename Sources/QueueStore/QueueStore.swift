@@ -14,6 +14,9 @@ public final class QueueStore: Sendable {
     /// Opens (creating and migrating unless `readOnly`) the database at `path`.
     public init(path: String, readOnly: Bool = false) throws(QueueStoreError) {
         self.path = path
+        // A PostgreSQL URL must never become a file path (it would create directories named after the URL).
+        // Only the daemon speaks PostgreSQL so far; the commands that open the file directly say so.
+        if Self.isPostgresURL(path) { throw .postgresNotSupportedHere(url: Self.redacted(path)) }
         var config = Configuration()
         config.readonly = readOnly
         // Producers write too; wait for their short transactions instead of failing.
@@ -63,6 +66,28 @@ public final class QueueStore: Sendable {
 
     public static var schemaVersion: String { Schema.currentVersion }
 
+    /// `PRAGMA data_version` of the writer connection: it moves only when another connection (a producer) has
+    /// committed, never for this store's own writes. Blocks the calling thread while the writer is busy; not for
+    /// the cooperative pool (`DatabaseWatcher` calls it from its own thread).
+    public func writerDataVersion() throws(QueueStoreError) -> Int {
+        do { return try pool.writeWithoutTransaction { db in try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0 } } catch {
+            throw QueueStoreError.wrap(error, path: path)
+        }
+    }
+
+    /// Whether `database` names a PostgreSQL queue rather than an SQLite file.
+    public static func isPostgresURL(_ database: String) -> Bool {
+        database.hasPrefix("postgresql://") || database.hasPrefix("postgres://")
+    }
+
+    /// The URL without a password, should one have been written into it, for messages and logs.
+    public static func redacted(_ url: String) -> String {
+        guard let scheme = url.range(of: "://"), let at = url[scheme.upperBound...].firstIndex(of: "@") else { return url }
+        let userInfo = url[scheme.upperBound..<at]
+        guard let colon = userInfo.firstIndex(of: ":") else { return url }
+        return String(url[..<colon]) + ":***" + String(url[at...])
+    }
+
     func read<T>(_ body: (Database) throws -> T) throws(QueueStoreError) -> T {
         do { return try pool.read(body) } catch { throw QueueStoreError.wrap(error, path: path) }
     }
@@ -81,6 +106,12 @@ public enum QueueStoreError: Error, Sendable, CustomStringConvertible {
     case alreadyRunning(path: String, pid: String)
     case notFound(id: Int64)
     case duplicateIdempotencyKey(String)
+    /// A PostgreSQL queue's error; `fix` says what the operator should do.
+    case postgres(url: String, message: String, fix: String)
+    /// A command that reads the SQLite file directly was given a PostgreSQL queue.
+    case postgresNotSupportedHere(url: String)
+    /// A write of a leader whose lease is gone (expired here, or a newer epoch exists): refused, never applied.
+    case notLeader(url: String, epoch: Int64, reason: String)
 
     public var description: String {
         switch self {
@@ -100,6 +131,12 @@ public enum QueueStoreError: Error, Sendable, CustomStringConvertible {
             "no deployment with id \(id); `changegate status` lists them."
         case .duplicateIdempotencyKey(let key):
             "an unfinished deployment already has idempotency_key \"\(key)\"; wait for it to finish or use another key."
+        case .postgres(let url, let message, let fix):
+            "PostgreSQL queue \(url): \(message); \(fix)"
+        case .postgresNotSupportedHere(let url):
+            "\(url) is a PostgreSQL queue; this command reads SQLite queues only so far. Use psql with the roles in docs/postgresql.md (the daemon itself runs on PostgreSQL)."
+        case .notLeader(let url, let epoch, let reason):
+            "this daemon no longer leads \(url) (its epoch \(epoch): \(reason)); the write was refused. It stops its deploys and restarts as a standby."
         }
     }
 

@@ -3,7 +3,7 @@ import GRDB
 
 /// The queue contract's schema. Migrations only ever add: producers and readers are written against it.
 enum Schema {
-    static let currentVersion = "v4"
+    static let currentVersion = "v5"
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -101,6 +101,11 @@ enum Schema {
                 CREATE INDEX deployments_cancel ON deployments(id)
                     WHERE cancel_requested <> 0 AND state NOT IN ('succeeded','failed','cancelled');
                 """)
+        }
+        migrator.registerMigration("v5") { db in
+            // change_template: a producer's choice of standard change template (checked against the project's
+            // allowed_change_templates). change_type gains 'standard' without a schema change (it is free text).
+            try db.execute(sql: "ALTER TABLE deployments ADD COLUMN change_template TEXT;")
         }
         return migrator
     }

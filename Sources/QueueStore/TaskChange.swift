@@ -46,10 +46,36 @@ public struct TaskChange: Sendable {
         self.audit = audit
     }
 
+    /// This change followed by `later`: the later value of each column wins, events and audit records keep their order.
+    func followed(by later: TaskChange) -> TaskChange {
+        TaskChange(state: later.state ?? state, outcome: later.outcome ?? outcome, reason: later.reason ?? reason,
+                   changeNumber: later.changeNumber ?? changeNumber, changeSysID: later.changeSysID ?? changeSysID,
+                   changeLink: later.changeLink ?? changeLink, changeTypeUsed: later.changeTypeUsed ?? changeTypeUsed,
+                   correlationID: later.correlationID ?? correlationID, exitCode: later.exitCode ?? exitCode,
+                   childPID: later.childPID ?? childPID, childIdentity: later.childIdentity ?? childIdentity,
+                   waitingSince: later.waitingSince ?? waitingSince, startedAt: later.startedAt ?? startedAt,
+                   finishedAt: later.finishedAt ?? finishedAt, events: events + later.events, audit: audit + later.audit)
+    }
+
+    /// Adjacent changes of the same task as one (one UPDATE instead of several); the order of everything is kept.
+    static func coalesced(_ changes: [(Int64, TaskChange)]) -> [(Int64, TaskChange)] {
+        var out: [(Int64, TaskChange)] = []
+        out.reserveCapacity(changes.count)
+        for (id, change) in changes {
+            if let last = out.last, last.0 == id {
+                out[out.count - 1].1 = last.1.followed(by: change)
+            } else {
+                out.append((id, change))
+            }
+        }
+        return out
+    }
+
     /// Nothing to write.
     public var isEmpty: Bool { events.isEmpty && audit.isEmpty && assignments.isEmpty }
 
-    var assignments: [(String, (any Sendable)?)] {
+    /// Column and value pairs to write, for every backend (values are String or Int64).
+    package var assignments: [(String, (any Sendable)?)] {
         var a: [(String, (any Sendable)?)] = []
         if let state { a.append(("state", state.rawValue)) }
         if let outcome { a.append(("outcome", outcome.rawValue)) }

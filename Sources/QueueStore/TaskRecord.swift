@@ -36,33 +36,46 @@ public struct TaskRecord: Sendable, Equatable, Identifiable {
     }
 }
 
+extension TaskRecord {
+    /// Builds a record from a row of any backend: `column` gives a column's value without trusting its type,
+    /// `integer` an integer column's value.
+    package init(id: Int64, column: (String) -> RawValue, integer: (String) -> Int64?) {
+        func text(_ name: String) -> String? {
+            if case .text(let s) = column(name) { return s }
+            return nil
+        }
+        self.id = id
+        raw = RawRequest(
+            project: column("project"), environment: column("environment"), release: column("release"),
+            changeNumber: column("change_number"), requestedBy: column("requested_by"),
+            variables: column("variables"), changeType: column("change_type"), changeTemplate: column("change_template"))
+        idempotencyKey = text("idempotency_key")
+        notBefore = text("not_before")
+        // The CHECK constraint keeps state valid; a damaged database still must not crash the daemon.
+        state = TaskState(rawValue: text("state") ?? "") ?? .failed
+        outcome = text("outcome").flatMap(Outcome.init(rawValue:))
+        reason = text("reason")
+        changeNumber = text("change_number")
+        changeSysID = text("change_sys_id")
+        changeLink = text("change_link").flatMap(ChangeLink.init(rawValue:))
+        correlationID = text("correlation_id")
+        exitCode = integer("exit_code").map { Int32(truncatingIfNeeded: $0) }
+        childPID = integer("child_pid").map { Int32(truncatingIfNeeded: $0) }
+        childIdentity = text("child_identity")
+        changeTypeUsed = text("change_type_used")
+        cancelRequested = (integer("cancel_requested") ?? 0) != 0
+        createdAt = text("created_at").flatMap(Timestamp.parse)
+        updatedAt = text("updated_at").flatMap(Timestamp.parse)
+        waitingSince = text("waiting_since").flatMap(Timestamp.parse)
+        startedAt = text("started_at").flatMap(Timestamp.parse)
+        finishedAt = text("finished_at").flatMap(Timestamp.parse)
+    }
+}
+
 extension TaskRecord: FetchableRecord {
     public init(row: Row) throws {
-        id = row["id"]
-        raw = RawRequest(
-            project: Self.raw(row, "project"), environment: Self.raw(row, "environment"), release: Self.raw(row, "release"),
-            changeNumber: Self.raw(row, "change_number"), requestedBy: Self.raw(row, "requested_by"),
-            variables: Self.raw(row, "variables"), changeType: Self.raw(row, "change_type"))
-        idempotencyKey = Self.text(row, "idempotency_key")
-        notBefore = Self.text(row, "not_before")
-        // The CHECK constraint keeps state valid; a damaged file still must not crash the daemon.
-        state = TaskState(rawValue: Self.text(row, "state") ?? "") ?? .failed
-        outcome = Self.text(row, "outcome").flatMap(Outcome.init(rawValue:))
-        reason = Self.text(row, "reason")
-        changeNumber = Self.text(row, "change_number")
-        changeSysID = Self.text(row, "change_sys_id")
-        changeLink = Self.text(row, "change_link").flatMap(ChangeLink.init(rawValue:))
-        correlationID = Self.text(row, "correlation_id")
-        exitCode = (row["exit_code"] as Int64?).map { Int32(truncatingIfNeeded: $0) }
-        childPID = (row["child_pid"] as Int64?).map { Int32(truncatingIfNeeded: $0) }
-        childIdentity = row.hasColumn("child_identity") ? Self.text(row, "child_identity") : nil
-        changeTypeUsed = Self.text(row, "change_type_used")
-        cancelRequested = (row["cancel_requested"] as Int64? ?? 0) != 0
-        createdAt = Self.text(row, "created_at").flatMap(Timestamp.parse)
-        updatedAt = Self.text(row, "updated_at").flatMap(Timestamp.parse)
-        waitingSince = Self.text(row, "waiting_since").flatMap(Timestamp.parse)
-        startedAt = Self.text(row, "started_at").flatMap(Timestamp.parse)
-        finishedAt = Self.text(row, "finished_at").flatMap(Timestamp.parse)
+        // Columns added by later migrations read as NULL from an older file (a read-only open before migrating).
+        self.init(id: row["id"], column: { row.hasColumn($0) ? Self.raw(row, $0) : .null }, integer: { row[$0] })
     }
 
     /// Reads a column without trusting its type: SQLite lets producers store anything anywhere.
@@ -92,8 +105,14 @@ extension TaskRecord: FetchableRecord {
 }
 
 extension TaskRecord {
+    /// Every column of `deployments` on either backend, in a fixed order (never `*`: migrations add columns at the end).
+    public static let columnNames = ["id", "project", "environment", "release", "change_number", "requested_by", "variables", "change_type",
+                                     "idempotency_key", "not_before", "state", "outcome", "reason", "change_sys_id", "change_link", "correlation_id",
+                                     "exit_code", "cancel_requested", "created_at", "updated_at", "waiting_since", "started_at", "finished_at",
+                                     "change_type_used", "child_pid", "child_identity", "change_template"]
+
     /// `SELECT` list for reading rows: every column, plus the producer columns as blobs.
-    static let selection = "*, " + ["project", "environment", "release", "change_number", "requested_by", "variables", "change_type"]
+    static let selection = "*, " + ["project", "environment", "release", "change_number", "requested_by", "variables", "change_type", "change_template"]
         .map { "CAST(\($0) AS BLOB) AS \($0)_bytes" }.joined(separator: ", ")
 }
 

@@ -19,6 +19,8 @@ public struct ConnectionConfiguration: Sendable, CustomStringConvertible, Custom
     public var statusBatchSize: Int
     /// Where request counts and latencies go; nil: the process-wide `MetricsSystem` (a no-op unless bootstrapped).
     public var metricsFactory: (any MetricsFactory)? = nil
+    /// Requests an hour the polls keep within (see `RequestBudget`).
+    public var requestsPerHour: Int = 3000
 
     public init(
         name: String,

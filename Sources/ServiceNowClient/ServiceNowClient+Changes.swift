@@ -88,13 +88,22 @@ extension ServiceNowClient {
                                operation: "update change request \(sysID)")
     }
 
-    /// The states the change may move to next (`/nextstates`).
+    /// The states the change may move to now (`/nextstates`): the answer lists the current state too, and for
+    /// model-driven changes transitions whose conditions do not hold yet; both are left out. A type-driven change's
+    /// answer does not say which state is current, so the change is read once for it.
     public func nextStates(sysID: String) async throws(ServiceNowError) -> [ChangeState] {
         let request = APIRequest(method: .GET, path: "\(Self.changeAPI)/\(Transport.escape(sysID))/nextstates", kind: .read,
                                  operation: "change request with sys_id \(sysID)")
-        return try await send(request) { r throws(DecodingProblem) in
-            try RecordDecoding.nextStates(try Self.json(r))
+        let body = try await send(request) { r throws(DecodingProblem) in
+            let body = try Self.json(r)
+            _ = try RecordDecoding.nextStates(body)
+            return body
         }
+        let hasFrom = (body["result"]?["state_transitions"]?.arrayValue ?? []).flatMap { $0.arrayValue ?? [$0] }
+            .contains { $0["from_state"]?.fieldValue != nil }
+        var current: ChangeState?
+        if !hasFrom { current = try await change(sysID: sysID).state }
+        return (try? RecordDecoding.nextStateMoves(body, current: current)) ?? []
     }
 
     /// Who was asked to approve the change and what they decided (Table API `sysapproval_approver`, with

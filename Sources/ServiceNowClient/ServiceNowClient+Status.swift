@@ -2,8 +2,8 @@ import Foundation
 import ServiceNowModel
 
 extension ServiceNowClient {
-    /// State, approval, window and type of many changes by number, keyed by number. Numbers go in `numberIN…`
-    /// queries of `statusBatchSize` (one request per batch, batches in parallel up to `maxConcurrentRequests`),
+    /// State, approval, window and type of many changes by number, keyed by number, through the Table API with only
+    /// the fields a decision needs. Numbers go in `numberIN…` queries of `statusBatchSize` (one request per batch, batches in parallel up to `maxConcurrentRequests`),
     /// never one request per change. Changes that do not exist (or that an ACL hides) are absent from the answer,
     /// as are numbers that cannot be ServiceNow numbers (holding `^`, `,` or control characters).
     public func statuses(numbers: [String]) async throws(ServiceNowError) -> [String: ChangeSnapshot] {
@@ -60,7 +60,7 @@ extension ServiceNowClient {
         let query = field == .number ? ChangeQuery().number(.in(batch)) : ChangeQuery().sysID(.in(batch))
         let wanted = Set(batch)
         var found: [String: ChangeSnapshot] = [:]
-        try await pageThrough(path: Self.changeAPI, query: query.encodedQuery, pageSize: batch.count, extra: Self.snapshotFields,
+        try await pageThrough(path: Self.changeTable, query: query.encodedQuery, pageSize: batch.count, extra: Self.tableReadParameters,
                               operation: "status of \(batch.count) change requests", decode: RecordDecoding.change) { changes in
             for change in changes {
                 let k = change[keyPath: key]

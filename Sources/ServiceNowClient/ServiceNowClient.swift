@@ -15,6 +15,8 @@ public final class ServiceNowClient: Sendable {
     let logger: Logger
     let transport: Transport
     let tokens: TokenStore
+    /// Every request this client sends is counted here; the daemon's polls wait for it.
+    public let requestBudget: RequestBudget
 
     public init(configuration: ConnectionConfiguration, httpClient: HTTPClient, logger: Logger) {
         var logger = logger
@@ -22,6 +24,7 @@ public final class ServiceNowClient: Sendable {
         self.configuration = configuration
         self.logger = logger
         self.transport = Transport(http: httpClient, configuration: configuration, logger: logger)
+        self.requestBudget = RequestBudget(perHour: configuration.requestsPerHour)
         if case .refreshToken(_, _, let refresh) = configuration.credentials {
             self.tokens = TokenStore(initialRefreshToken: refresh)
         } else {
@@ -52,6 +55,7 @@ public final class ServiceNowClient: Sendable {
             if Task.isCancelled { throw .cancelled(connection: name) }
             let (authorization, token) = try await authorization(for: request)
             let outcome = await transport.perform(request, authorization: authorization, attempt: attempt)
+            account(outcome)
             let failure: ServiceNowError
             var wait: Duration?
             switch outcome {
@@ -132,6 +136,21 @@ public final class ServiceNowClient: Sendable {
             } catch {
                 throw .cancelled(connection: name)
             }
+        }
+    }
+
+    /// Counts an attempt that may have reached the instance, and what the instance said of its limits.
+    private func account(_ outcome: AttemptOutcome) {
+        switch outcome {
+        case .cancelled, .notSent, .tlsFailure: return
+        case .timedOut, .lost: requestBudget.spend()
+        case .answered(let r):
+            requestBudget.spend()
+            let limit = r.headers.first(name: "X-RateLimit-Limit").flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+            let retryAt: Date? = r.status == 429
+                ? [Self.retryAfter(r.headers).map { Date().addingTimeInterval($0.seconds) }, Self.rateLimitReset(r.headers)].compactMap { $0 }.max()
+                : nil
+            if limit != nil || retryAt != nil { requestBudget.instanceReported(limit: limit, retryAt: retryAt) }
         }
     }
 

@@ -13,6 +13,8 @@ struct APIRequest: Sendable {
     var path: String
     var query: [(String, String)] = []
     var body: String? = nil
+    /// A raw body (an attachment's bytes), sent when `body` is nil.
+    var data: Data? = nil
     var contentType: String? = nil
     var kind: Kind
     /// What the call does, for errors: "create a normal change", "change request with sys_id …".
@@ -87,6 +89,9 @@ struct Transport: Sendable {
         if let body = request.body {
             req.headers.add(name: "Content-Type", value: request.contentType ?? "application/json")
             req.body = .bytes(ByteBuffer(string: body))
+        } else if let data = request.data {
+            req.headers.add(name: "Content-Type", value: request.contentType ?? "application/octet-stream")
+            req.body = .bytes(ByteBuffer(bytes: data))
         }
 
         let start = ContinuousClock.now

@@ -29,6 +29,12 @@ extension SimulatorCore {
             let id = rest[1]
             guard let template = await store.isolated({ s in s.template(sysID: id) }), template.active else { throw .noRecord }
             return try await createChange(call, type: .standard, user: user, template: template)
+        case (_, 2) where rest[1] == "conflict":
+            return try await conflictAPI(call, sysID: rest[0], user: user)
+        case (.post, 2) where rest[1] == "ci":
+            return try await associateCIs(call, sysID: rest[0], user: user)
+        case (.get, 2) where rest[0] == "worker":
+            return try await worker(call, id: rest[1], user: user)
         case (_, 1):
             return try await changeRecord(call, sysID: rest[0], type: nil, user: user)
         case (_, 2) where types.contains(rest[0]):
@@ -112,15 +118,33 @@ extension SimulatorCore {
         }
     }
 
+    /// The current state, the states the model leads to, and (as model-driven changes answer) each transition with
+    /// whether it is available now and its conditions.
     private func nextStates(_ sysID: String) async throws(APIError) -> Reply {
-        let states = try await store.isolated { (s) throws(APIError) -> [ChangeState] in
+        let (from, transitions) = try await store.isolated { (s) throws(APIError) -> (ChangeState, [StateModel.Transition]) in
             guard let i = s.changeIndex(sysID: sysID), let row = s.changes[i] else { throw .noRecord }
-            return StateModel.nextStates(number: row.value("number", in: s.cr), type: s.type(of: row), from: s.state(of: row),
-                                         approval: s.approval(of: row), allowImplementToClosed: s.allowImplementToClosed)
+            let from = s.state(of: row)
+            return (from, StateModel.transitions(number: row.value("number", in: s.cr), type: s.type(of: row), from: from,
+                                                 approval: s.approval(of: row), allowImplementToClosed: s.allowImplementToClosed))
         }
+        let states = [from] + transitions.map(\.to)
         let labels = JSONObject(states.map { (String($0.rawValue), .string($0.displayName)) })
+        let groups: [JSON] = transitions.map { t in
+            let conditions: [JSON] = t.conditions.map { c in
+                .obj(["passed": .bool(c.passed), "condition": .obj(["name": .string(c.name), "description": .null,
+                                                                    "sys_id": .string(stableSysID("condition " + c.name))])])
+            }
+            return .array([.obj([
+                "sys_id": .string(stableSysID("transition \(from.rawValue) \(t.to.rawValue)")),
+                "display_value": .string("\(from.displayName) to \(t.to.displayName)"),
+                "from_state": .string(String(from.rawValue)), "to_state": .string(String(t.to.rawValue)),
+                "transition_available": .bool(t.available), "automatic_transition": .bool(t.automatic),
+                "conditions": .array(conditions),
+            ])])
+        }
         return .json(.obj(["result": .obj([
             "available_states": .array(states.map { .string(String($0.rawValue)) }),
+            "state_transitions": .array(groups),
             "state_label": .object(labels),
         ])]))
     }

@@ -60,6 +60,14 @@ extension SimulatorCore {
         case (.post, ["tokens", "revoke"]):
             await tokens.revokeAll()
             return .json(.obj(["revoked": .bool(true)]))
+        case (.post, ["webhooks"]):
+            try await webhooks.register(call.controlObject(), store: store)
+            return .json(await webhooks.json)
+        case (.get, ["webhooks"]):
+            return .json(await webhooks.json)
+        case (.delete, ["webhooks"]):
+            await webhooks.clear()
+            return .json(await webhooks.json)
         case (.get, ["requests"]):
             return .json(await recorder.json)
         case (.delete, ["requests"]):
@@ -71,6 +79,7 @@ extension SimulatorCore {
             await clearFaults()
             return .json(.obj(["ok": .bool(true)]))
         default:
+            if let reply = try await scheduleControl(call, s) { return reply }
             throw ControlError(.notFound, "no control endpoint \(call.method.rawValue) \(call.path)")
         }
     }

@@ -1,3 +1,4 @@
+import Foundation
 /// A parsed `sysparm_query`. As on a real instance, a clause naming an unknown field or using an unknown
 /// operator is dropped silently (the query then matches more than meant).
 struct EncodedQuery: Sendable {
@@ -68,6 +69,10 @@ struct EncodedQuery: Sendable {
         let nameEnd = clause.firstIndex(where: { !($0.isLowercase || $0.isNumber || $0 == "_" || $0 == ".") }) ?? clause.endIndex
         let field = String(clause[..<nameEnd])
         let rest = clause[nameEnd...]
+        if rest.hasPrefix("RELATIVE") {
+            guard !field.isEmpty, let spec = fieldSpec(field) else { return nil }
+            return relative(field: field, spec: spec, String(rest.dropFirst(8)))
+        }
         guard !field.isEmpty, let spec = fieldSpec(field),
               let op = Op.allCases.first(where: { rest.hasPrefix($0.rawValue) }) else { return nil }
         guard var value = Self.literal(String(rest.dropFirst(op.rawValue.count))) else { return nil }
@@ -81,6 +86,31 @@ struct EncodedQuery: Sendable {
             ? Set(value.split(separator: ",", omittingEmptySubsequences: false).map { spec.isNumeric ? normalizedInt(String($0)) : String($0) })
             : []
         return Condition(field: field, op: op, value: value, spec: spec, list: list)
+    }
+
+    /// `RELATIVEGE@minute@ago@5` (also GT, LE, LT; `ahead` for the future): a comparison with the instance's own
+    /// clock at the time of the request, so its meaning does not depend on anyone's time zone. Other spellings
+    /// (EE, unknown units) are dropped, like any clause the instance cannot read.
+    private static func relative(field: String, spec: FieldSpec, _ text: String) -> Condition? {
+        let ops: [String: Op] = ["GE": .greaterOrEqual, "GT": .greater, "LE": .lessOrEqual, "LT": .less]
+        let parts = text.split(separator: "@", omittingEmptySubsequences: false).map(String.init)
+        guard parts.count == 4, let op = ops[parts[0]], let amount = Int(parts[3]), amount >= 0,
+              parts[2] == "ago" || parts[2] == "ahead" else { return nil }
+        let unit: Int
+        switch parts[1] {
+        case "second": unit = 1
+        case "minute": unit = 60
+        case "hour": unit = 3_600
+        case "dayofweek": unit = 86_400
+        case "week": unit = 7 * 86_400
+        case "month": unit = 30 * 86_400
+        case "quarter": unit = 91 * 86_400
+        case "year": unit = 365 * 86_400
+        default: return nil
+        }
+        let now = Int(Date().timeIntervalSince1970)
+        let at = parts[2] == "ago" ? now - amount * unit : now + amount * unit
+        return Condition(field: field, op: op, value: GlideClock.text(at), spec: spec, list: [])
     }
 
     /// Query values are literal text, except `javascript:gs.dateGenerate('YYYY-MM-DD','HH:MM:SS')`, which

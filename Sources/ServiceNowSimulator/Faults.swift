@@ -29,6 +29,14 @@ struct FaultSet: Sendable {
     /// (the window a crash test needs). Only for paths starting with one of `responseDelayPaths` (all when empty).
     var responseDelayMs = 0
     var responseDelayPaths: [String] = []
+    /// Attachment uploads fail with HTTP 500: before storing (`fail`) or after (`fail_after_store`, the answer is lost).
+    enum AttachmentFault: String, Sendable, CaseIterable {
+        case fail
+        case failAfterStore = "fail_after_store"
+    }
+    var attachmentFault: AttachmentFault?
+    /// How many uploads fail (0: all of them).
+    var attachmentFaultTimes = 0
 
     func responseDelay(for path: String) -> Int {
         guard responseDelayMs > 0 else { return 0 }
@@ -64,7 +72,14 @@ struct FaultSet: Sendable {
             }
             responseDelayPaths = list
         }
-        let known: Set = ["response_delay_ms", "response_delay_paths", "latency_ms", "error_rate", "error_status", "rate_limit_every", "retry_after", "rate_limit_reset",
+        if let f = json["attachment_fault"] {
+            guard let kind = f.stringValue.flatMap(AttachmentFault.init(rawValue:)) else {
+                throw ControlError(.badRequest, "attachment_fault must be one of " + AttachmentFault.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            attachmentFault = kind
+        }
+        if let v = number("attachment_fault_times") { attachmentFaultTimes = max(0, Int(v)) }
+        let known: Set = ["attachment_fault", "attachment_fault_times", "response_delay_ms", "response_delay_paths", "latency_ms", "error_rate", "error_status", "rate_limit_every", "retry_after", "rate_limit_reset",
                           "malformed_rate", "malformed_kind", "revoke_tokens_every_s", "seed"]
         if let unknown = json.keys.first(where: { !known.contains($0) }) {
             throw ControlError(.badRequest, "unknown fault \"\(unknown)\"; known: " + known.sorted().joined(separator: ", "))
@@ -76,7 +91,8 @@ struct FaultSet: Sendable {
               "rate_limit_every": .int(rateLimitEvery), "retry_after": .int(retryAfter), "rate_limit_reset": .bool(rateLimitReset),
               "malformed_rate": .double(malformedRate), "malformed_kind": .string(malformedKind.rawValue),
               "revoke_tokens_every_s": revokeTokensEvery.map(JSON.double) ?? .null,
-              "response_delay_ms": .int(responseDelayMs), "response_delay_paths": .array(responseDelayPaths.map(JSON.string))])
+              "response_delay_ms": .int(responseDelayMs), "response_delay_paths": .array(responseDelayPaths.map(JSON.string)),
+              "attachment_fault": attachmentFault.map { .string($0.rawValue) } ?? .null, "attachment_fault_times": .int(attachmentFaultTimes)])
     }
 }
 
@@ -92,6 +108,7 @@ actor FaultInjector {
     private(set) var faults = FaultSet()
     private var rng: SplitMix64
     private var count = 0
+    private var attachmentFaults = 0
     private let baseSeed: UInt64
 
     init(seed: UInt64) {
@@ -102,7 +119,16 @@ actor FaultInjector {
     func set(_ faults: FaultSet) {
         self.faults = faults
         count = 0
+        attachmentFaults = 0
         rng = SplitMix64(seed: faults.seed ?? baseSeed)
+    }
+
+    /// The attachment fault for this upload, counting it against `attachment_fault_times`.
+    func attachmentFault() -> FaultSet.AttachmentFault? {
+        guard let f = faults.attachmentFault else { return nil }
+        if faults.attachmentFaultTimes > 0, attachmentFaults >= faults.attachmentFaultTimes { return nil }
+        attachmentFaults += 1
+        return f
     }
 
     func decide() -> (latencyMs: Int, outcome: Outcome) {

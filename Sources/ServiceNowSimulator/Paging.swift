@@ -7,9 +7,9 @@ struct Paging: Sendable {
 
     static let defaultLimit = 10_000
 
-    init(_ call: HTTPCall) {
+    init(_ call: HTTPCall, defaultLimit: Int = Paging.defaultLimit) {
         offset = max(0, call.param("sysparm_offset").flatMap { Int($0) } ?? 0)
-        limit = max(1, call.param("sysparm_limit").flatMap { Int($0) } ?? Self.defaultLimit)
+        limit = max(1, call.param("sysparm_limit").flatMap { Int($0) } ?? defaultLimit)
     }
 
     /// `first`, `prev` (offset − limit even on the first page, −1 with limit 1, as observed), `next` (when more

@@ -32,7 +32,7 @@ extension SimulatorStore {
         case "task", "change_request": return changeBySysID[sysID].flatMap { changes[$0]?["number"] } ?? sysID
         case "std_change_producer_version": return templates.first(where: { $0.versionSysID == sysID })?.versionName ?? sysID
         case "chg_model": return Reference.models.values.first(where: { $0.sysID == sysID })?.name ?? sysID
-        default: return sysID
+        default: return extraRow(table: table, sysID: sysID).map { $0.0.value("name", in: $0.1) } ?? sysID
         }
     }
 

@@ -12,9 +12,12 @@ actor RequestRecorder {
         let user: String
         /// The client's id of one logical call, the same on each retry (`X-Changegate-Request-Id`), or "".
         var requestID = ""
+        /// Bytes of the answer's body, for the cost figures.
+        var bytes = 0
     }
 
     private var total = 0
+    private var totalBytes = 0
     private var byEndpoint: [String: Int] = [:]
     private var ring: [Entry] = []
     private var head = 0
@@ -24,6 +27,7 @@ actor RequestRecorder {
 
     func record(_ entry: Entry, endpoint: String) {
         total += 1
+        totalBytes += entry.bytes
         byEndpoint["\(entry.method) \(endpoint)", default: 0] += 1
         if ring.count < limit {
             ring.append(entry)
@@ -35,6 +39,7 @@ actor RequestRecorder {
 
     func reset() {
         total = 0
+        totalBytes = 0
         byEndpoint = [:]
         ring = []
         head = 0
@@ -45,11 +50,12 @@ actor RequestRecorder {
         let endpoints = JSONObject(byEndpoint.sorted { $0.key < $1.key }.map { ($0.key, JSON.int($0.value)) })
         return .obj([
             "total": .int(total),
+            "bytes": .int(totalBytes),
             "by_endpoint": .object(endpoints),
             "log": .array(ordered.map { e in
                 .obj(["at": .string(Self.iso(e.at)), "method": .string(e.method), "path": .string(e.path),
                       "query": .string(e.query), "status": .int(e.status), "user": .string(e.user),
-                      "request_id": .string(e.requestID)])
+                      "request_id": .string(e.requestID), "bytes": .int(e.bytes)])
             }),
         ])
     }

@@ -149,7 +149,10 @@ enum Schemas {
         f("sys_created_on", .dateTime), f("sys_updated_on", .dateTime),
     ])
 
-    static let tables: [String: TableSchema] = [
-        changeRequest.name: changeRequest, approver.name: approver, user.name: user,
-    ]
+    static let tables: [String: TableSchema] = {
+        var all = [changeRequest.name: changeRequest, approver.name: approver, user.name: user]
+        for t in scheduleTables { all[t.name] = t }
+        for view in scheduleViews.keys { all[view] = TableSchema(name: view, fields: schedule.fields) }
+        return all
+    }()
 }

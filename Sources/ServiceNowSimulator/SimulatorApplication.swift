@@ -58,6 +58,7 @@ public struct SimulatorApplication: Sendable {
         do {
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask { try await serviceGroup.run() }
+                group.addTask { [webhooks = core.webhooks] in await webhooks.run() }
                 if let stateFile {
                     group.addTask { await Self.persistLoop(store: store, file: stateFile, every: interval, logger: logger) }
                 }

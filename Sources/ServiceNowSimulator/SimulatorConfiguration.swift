@@ -74,6 +74,10 @@ public struct SimulatorConfiguration: Sendable {
     public var displayTimeZone: String = "America/Los_Angeles"
     /// Written with the bound port once listening (tests bind port 0 and read it).
     public var portFile: String?
+    /// How long a conflict check or CI association worker runs before it completes (asynchronous, as on the instance).
+    public var jobDuration: Duration = .milliseconds(60)
+    /// `com.glide.attachment.max_size` in MB (the instance's default 1024); larger uploads are refused.
+    public var attachmentMaxSizeMB: Double = 1024
     /// How many request-log entries `GET /_sim/requests` keeps.
     public var requestLogLimit: Int = 100_000
     /// Receives one `.info` line per API request and `.error`s (state file). Quiet (`.warning`) by default,

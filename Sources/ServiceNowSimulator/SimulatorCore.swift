@@ -11,13 +11,16 @@ struct SimulatorCore: Sendable {
     let tokens: TokenStore
     let faults: FaultInjector
     let recorder: RequestRecorder
+    let webhooks = WebhookSender()
     let logger: Logger
 
     init(configuration: SimulatorConfiguration) {
         self.configuration = configuration
         directory = Directory(configuration: configuration)
         store = SimulatorStore(directory: directory, clock: GlideClock(zoneIdentifier: configuration.displayTimeZone),
-                               seed: configuration.seed, allowImplementToClosed: configuration.allowImplementToClosed)
+                               seed: configuration.seed, allowImplementToClosed: configuration.allowImplementToClosed,
+                               attachmentMaxBytes: Int(configuration.attachmentMaxSizeMB * Double(1 << 20)),
+                               jobDuration: Double(configuration.jobDuration.components.seconds) + Double(configuration.jobDuration.components.attoseconds) / 1e18)
         tokens = TokenStore(lifetime: configuration.tokenLifetime, refreshLifetime: configuration.refreshTokenLifetime)
         faults = FaultInjector(seed: configuration.seed)
         recorder = RequestRecorder(limit: configuration.requestLogLimit)
@@ -40,7 +43,9 @@ struct SimulatorResponder: HTTPResponder {
     func respond(to request: Request, context: Context) async throws -> Response {
         let call = try await HTTPCall.read(request)
         if call.path == "/_sim" || call.path.hasPrefix("/_sim/") {
-            return await core.control(call).response
+            let reply = await core.control(call)
+            if call.method != .get { await core.webhooks.afterWrite(core.store) }
+            return reply.response
         }
         let started = Date()
         let (latency, outcome) = await core.faults.decide()
@@ -55,6 +60,8 @@ struct SimulatorResponder: HTTPResponder {
                                     detail: "The instance could not process the request (fault injected by the simulator)"))
         case .proceed(let malformed):
             (reply, user) = await core.api(call)
+            // Queued before the answer leaves, delivered after it: the business rule's executeAsync().
+            if call.method != .get { await core.webhooks.afterWrite(core.store) }
             if let malformed { reply = Malform.apply(malformed, to: reply) }
             let delay = await core.faults.faults.responseDelay(for: call.path)
             if delay > 0 { try? await Task.sleep(for: .milliseconds(delay)) }
@@ -62,7 +69,7 @@ struct SimulatorResponder: HTTPResponder {
         await core.recorder.record(
             .init(at: started, method: call.method.rawValue, path: call.path, query: call.rawQuery,
                   status: reply.status.code, user: user,
-                  requestID: call.headers[HTTPField.Name("X-Changegate-Request-Id")!] ?? ""),
+                  requestID: call.headers[HTTPField.Name("X-Changegate-Request-Id")!] ?? "", bytes: reply.body.count),
             endpoint: RequestRecorder.template(call.path))
         core.logger.info("\(call.method.rawValue) \(call.path)\(call.rawQuery.isEmpty ? "" : "?" + call.rawQuery) → \(reply.status.code) \(user)")
         return reply.response
@@ -81,6 +88,7 @@ extension SimulatorCore {
         }
         let user: SimulatorUser
         do { user = try await authenticate(call) } catch { return (.error(error), "") }
+        await store.settleJobs()
         do {
             if s.count >= 3, s[1] == "sn_chg_rest" {
                 let versioned = s[2] == "v1"
@@ -91,6 +99,9 @@ extension SimulatorCore {
             if s.count >= 3, s[1] == "now" {
                 let version = ["v1", "v2"].contains(s[2]) ? s[2] : nil
                 let rest = Array(s.dropFirst(version == nil ? 2 : 3))
+                if rest.first == "attachment" {
+                    return (try await attachmentAPI(call, Array(rest.dropFirst()), user: user), user.userName)
+                }
                 guard rest.first == "table", rest.count == 2 || rest.count == 3 else { throw APIError.noResource }
                 return (try await tableAPI(call, version: version, Array(rest.dropFirst()), user: user), user.userName)
             }

@@ -35,6 +35,32 @@ enum StateModel {
         [.scheduled, .implement, .review, .closed].contains(state)
     }
 
+    struct Transition: Sendable {
+        var to: ChangeState
+        var available: Bool
+        /// Moved by the instance (the approval roll-up), not by a caller.
+        var automatic: Bool
+        var conditions: [(name: String, passed: Bool)]
+    }
+
+    /// The moves the state model has from `from`: the next state on the path (also when a condition, such as the
+    /// approval, does not hold yet), Canceled while open, and Implement → Closed when allowed.
+    static func transitions(number: String, type: ChangeType, from: ChangeState, approval: ApprovalState,
+                            allowImplementToClosed: Bool) -> [Transition] {
+        let path = type.statePath
+        var targets: [ChangeState] = []
+        if let i = path.firstIndex(of: from), i + 1 < path.count { targets.append(path[i + 1]) }
+        if allowImplementToClosed, from == .implement { targets.append(.closed) }
+        if from.isOpen { targets.append(.canceled) }
+        return targets.map { to in
+            let approved = approval == .approved
+            let conditions: [(name: String, passed: Bool)] = to != .canceled && requiresApproval(to) ? [("Change is approved", approved)] : []
+            let ok = refusal(number: number, type: type, from: from, to: to, approval: approval,
+                             allowImplementToClosed: allowImplementToClosed) == nil
+            return Transition(to: to, available: ok, automatic: from == .authorize && to == .scheduled, conditions: conditions)
+        }
+    }
+
     /// The current state followed by every state the API would accept a move to.
     static func nextStates(number: String, type: ChangeType, from: ChangeState, approval: ApprovalState,
                            allowImplementToClosed: Bool) -> [ChangeState] {

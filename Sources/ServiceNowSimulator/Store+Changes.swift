@@ -52,6 +52,7 @@ extension SimulatorStore {
         switch table {
         case "sys_user": return directory.user(named: text)?.sysID ?? text
         case "sys_user_group": return Reference.groups.first(where: { $0.name == text })?.sysID ?? text
+        case "cmdb_ci": return ci(named: text)?["sys_id"] ?? text
         default: return text
         }
     }

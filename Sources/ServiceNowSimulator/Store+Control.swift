@@ -37,10 +37,21 @@ extension SimulatorStore {
             }
             values[key] = text
         }
+        if let key = body["cmdb_ci"]?.stringValue {
+            guard let id = ciSysID(key) else { throw ControlError(.badRequest, "no CI \(key); create it with POST /_sim/cis") }
+            values["cmdb_ci"] = id
+        }
         if type == .standard || StateModel.requiresApproval(target) { values["approval"] = ApprovalState.approved.rawValue }
         let index = insertChange(type: type, by: uiUser, values: values)
         if target != .new { enter(target, index: index, by: uiUser) }
         if let approval { changes[index]!["approval"] = approval.rawValue }
+        // A change last edited long ago, for delta reads (`sys_updated_on>=…`) that must not depend on real time.
+        if let v = body["sys_updated_on"] {
+            guard let text = v.stringValue, GlideClock.epoch(text) != nil, text.count == 19 else {
+                throw ControlError(.badRequest, "sys_updated_on must be YYYY-MM-DD HH:MM:SS (UTC)")
+            }
+            changes[index]!["sys_updated_on"] = text
+        }
         touch()
         return index
     }

@@ -20,7 +20,7 @@ extension SimulatorStore {
         case "change_request": changes
         case "sysapproval_approver": approvals
         case "sys_user": directory.userRows
-        default: []
+        default: extraRows(table)
         }
     }
 

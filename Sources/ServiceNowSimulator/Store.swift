@@ -18,12 +18,26 @@ actor SimulatorStore {
     var approvalsByChange: [String: [Int]] = [:]
     var templates: [SimTemplate] = TemplateSeeds.all
     var nextNumber = 30001
+    /// The schedule-aware gate's tables (Schemas.scheduleTables), by name.
+    var tables: [String: TableRows] = [:]
+    /// Attachment content by sys_attachment sys_id.
+    var attachmentData: [String: [UInt8]] = [:]
+    /// Conflict checks by change sys_id, and CI association workers by sys_id (never persisted: a restart ends them).
+    var conflictJobs: [String: ConflictJob] = [:]
+    var workers: [String: SimWorker] = [:]
+    /// `com.glide.attachment.max_size`, in bytes.
+    var attachmentMaxBytes: Int
+    /// Seconds a conflict check or worker takes.
+    let jobDuration: TimeInterval
     var rng: SplitMix64
     /// Bumped by every mutation; the persister writes when it moved.
     private(set) var revision = 0
 
-    init(directory: Directory, clock: GlideClock, seed: UInt64, allowImplementToClosed: Bool) {
+    init(directory: Directory, clock: GlideClock, seed: UInt64, allowImplementToClosed: Bool, attachmentMaxBytes: Int = 1024 << 20,
+         jobDuration: TimeInterval = 0.06) {
         self.directory = directory
+        self.jobDuration = jobDuration
+        self.attachmentMaxBytes = attachmentMaxBytes
         self.clock = clock
         self.rng = SplitMix64(seed: seed)
         self.allowImplementToClosed = allowImplementToClosed
@@ -59,7 +73,7 @@ actor SimulatorStore {
         case "sysapproval_approver":
             return approvalBySysID[sysID].flatMap { approvals[$0] }.map { ($0, Schemas.approver) }
         default:
-            return nil
+            return extraRow(table: table, sysID: sysID)
         }
     }
 
@@ -94,12 +108,18 @@ actor SimulatorStore {
         approvalsByChange = [:]
         templates = TemplateSeeds.all
         nextNumber = 30001
+        tables = [:]
+        attachmentData = [:]
+        conflictJobs = [:]
+        workers = [:]
         touch()
     }
 
     func snapshot() -> PersistedState {
         PersistedState(version: 1, nextNumber: nextNumber, changes: changes.compactMap { $0 },
-                       approvals: approvals.compactMap { $0 }, addedTemplates: templates.filter { !$0.seeded })
+                       approvals: approvals.compactMap { $0 }, addedTemplates: templates.filter { !$0.seeded },
+                       tables: tables.mapValues { $0.rows.compactMap { $0 } },
+                       attachments: attachmentData.mapValues { Data($0).base64EncodedString() })
     }
 
     func restore(_ state: PersistedState) {
@@ -108,6 +128,8 @@ actor SimulatorStore {
         for row in state.changes { appendChange(row) }
         for row in state.approvals { appendApproval(row) }
         templates += state.addedTemplates
+        for (name, rows) in state.tables ?? [:] { for row in rows { insertRow(table: name, row) } }
+        for (id, text) in state.attachments ?? [:] { attachmentData[id] = Data(base64Encoded: text).map { Array($0) } ?? [] }
         revision = 0
     }
 
@@ -147,4 +169,8 @@ struct PersistedState: Codable, Sendable {
     var changes: [Row]
     var approvals: [Row]
     var addedTemplates: [SimTemplate]
+    /// CIs, affected CIs, schedules, spans, conflicts and attachment metadata (absent in older files).
+    var tables: [String: [Row]]?
+    /// Attachment content, base64, by sys_attachment sys_id.
+    var attachments: [String: String]?
 }

@@ -4,21 +4,21 @@ import ServiceNowModel
 
 extension StateMachine {
     /// executing: the command is held by its guard until its pid is recorded, then runs watched.
-    static func executing(_ task: TaskView, _ input: Input, now: Date) -> Transition {
+    static func executing(_ task: TaskView, _ input: Input, now: Date, policy: Policy) -> Transition {
         switch input {
         case .childSpawned:
             // The pid is written with this decision; only then may the guard let the command run.
-            if let abort = task.abort ?? stopReason(task, task.change, now: now) { return .stay(.executing, [.stopDeployment(abort)]) }
+            if let abort = task.abort ?? stopReason(task, task.change, now: now, policy: policy) { return .stay(.executing, [.stopDeployment(abort)]) }
             return .stay(.executing, [.releaseChild])
         case .spawnFailed(let reason):
             return .finish(.configError, reason)
         case .childExited(let code, let timedOut, let released):
             return afterExit(task, exitCode: code, abortedFor: task.abort ?? (timedOut ? .timeout : nil), released: released)
         case .changeStatus(let change):
-            guard task.abort == nil, let abort = stopReason(task, change, now: now) else { return .stay(.executing) }
+            guard task.abort == nil, let abort = stopReason(task, change, now: now, policy: policy) else { return .stay(.executing) }
             return .stay(.executing, [.stopDeployment(abort)])
         case .tick:
-            guard task.abort == nil, let abort = stopReason(task, task.change, now: now) else { return .stay(.executing) }
+            guard task.abort == nil, let abort = stopReason(task, task.change, now: now, policy: policy) else { return .stay(.executing) }
             return .stay(.executing, [.stopDeployment(abort)])
         case .changeVanished(let reason):
             // Deleted, or read access lost: not proof the change left Implement. The window and timeout still bound it.
@@ -39,12 +39,13 @@ extension StateMachine {
         }
     }
 
-    /// Why a run under this change must stop now, if it must: the change left Implement, or its window ended.
-    static func stopReason(_ task: TaskView, _ change: ChangeSnapshot?, now: Date) -> Abort? {
+    /// Why a run under this change must stop now, if it must: the change left Implement, its window ended,
+    /// or a blackout began.
+    static func stopReason(_ task: TaskView, _ change: ChangeSnapshot?, now: Date, policy: Policy) -> Abort? {
         guard task.changeControlled, let change else { return nil }
         if change.state != .implement { return .changeLeftImplement(change.state) }
         if let end = change.plannedEnd, now >= end { return .windowClosed }
-        return nil
+        return blackoutStop(task, now: now, policy: policy)
     }
 
     static func afterRecovery(_ finding: LeftoverFinding) -> Transition {
@@ -57,6 +58,11 @@ extension StateMachine {
             return .finish(.interrupted, "\(restarted); the leftover process group was stopped with SIGTERM. \(never)")
         case .killed:
             return .finish(.interrupted, "\(restarted); the leftover process group ignored SIGTERM and was killed with SIGKILL. \(never)")
+        case .otherMachine(let boot):
+            return .finish(.interrupted, """
+                \(restarted), under another boot id (\(boot.prefix(8))…): a reboot of this machine, or another daemon host of a \
+                shared queue, whose leader stops its own deploys before its lease runs out. Nothing here could be signalled. \(never)
+                """)
         case .pidReused:
             return .finish(.interrupted, "\(restarted); its recorded pid now belongs to another process, so nothing was signalled and the command is gone. \(never)")
         case .stillAlive:
@@ -73,6 +79,8 @@ extension StateMachine {
             return .finish(.changeLeftImplement, "Change \(change) left Implement (now \(state.displayName)); \(stopped)")
         case .windowClosed?:
             return .finish(.changeWindowClosed, "The change window of \(change) ended; \(stopped)")
+        case .blackout(let schedule)?:
+            return .finish(.blackoutWindow, "Blackout \"\(schedule)\" began during the deployment under \(change); \(stopped) (stop_on_blackout)")
         case .timeout?:
             return .finish(.deployTimeout, "The deploy command ran past the execution timeout and was stopped")
         case .cancelled?:
@@ -129,9 +137,12 @@ extension StateMachine {
             if task.change?.state == .implement { times.append(task.change?.plannedStart) }
             return times.compactMap { $0 }.min()
         case .implementCheck:
-            return task.change?.plannedEnd
+            var times = [task.change?.plannedEnd]
+            if isBlocked(task, policy: policy) { times.append(task.waitingSince?.addingTimeInterval(policy.approvalTimeout.timeInterval)) }
+            return times.compactMap { $0 }.min()
         case .executing:
-            return task.changeControlled && task.abort == nil ? task.change?.plannedEnd : nil
+            guard task.changeControlled, task.abort == nil else { return nil }
+            return [task.change?.plannedEnd, nextBlackoutStart(task, policy: policy)].compactMap { $0 }.min()
         case .creatingChange, .completing, .succeeded, .failed, .cancelled:
             return nil
         }

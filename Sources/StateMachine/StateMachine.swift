@@ -16,7 +16,7 @@ public enum StateMachine {
         case .creatingChange: return creatingChange(task, input, now: now, policy: policy)
         case .awaitingApproval: return awaitingApproval(task, input, now: now, policy: policy)
         case .implementCheck: return implementCheck(task, input, now: now, policy: policy)
-        case .executing: return executing(task, input, now: now)
+        case .executing: return executing(task, input, now: now, policy: policy)
         case .completing: return completing(task, input)
         case .succeeded, .failed, .cancelled: return .stay(task.state)
         }
@@ -81,7 +81,13 @@ public enum StateMachine {
             return .stay(.implementCheck, [.requestSlot])
         case .freshStatus(let change):
             let t = afterApprovalCheck(task, change, rejectionComment: nil, now: now, policy: policy)
-            return t.next == .implementCheck ? Transition(next: .executing, effects: [.startDeployment]) : t
+            return t.next == .implementCheck ? afterFreshGo(task, now: now, policy: policy) : t
+        case .conflictReport(let report):
+            return conflictReported(task, report, now: now, policy: policy)
+        case .blackoutSpans(let spans):
+            var read = task
+            read.blackouts = spans
+            return blackoutsRead(read, now: now, policy: policy)
         case .changeStatus(let change), .rejectionDetails(let change, _):
             // Watched while it waits for a slot: anything but "still fine" takes it out of implement_check.
             if change.approval == .rejected, case .changeStatus = input { return .stay(.implementCheck, [.fetchRejectionComment]) }
@@ -92,11 +98,14 @@ public enum StateMachine {
         case .tick:
             guard let change = task.change else { return .stay(.implementCheck) }
             let t = afterApprovalCheck(task, change, rejectionComment: nil, now: now, policy: policy)
+            if t.next == .implementCheck, isBlocked(task, policy: policy), blockTimedOut(task, now: now, policy: policy) {
+                return .finish(.changeConflict, "ServiceNow still reports \(describe(task.conflict?.conflicts ?? [])) for \(change.number) after \(policy.approvalTimeout.humanReadable); the deployment did not start. Move the change's planned window or clear the conflict, then queue it again")
+            }
             return t.next == .implementCheck ? .stay(.implementCheck) : t
         case .serviceNowFailed(let reason, transient: true):
             return .stay(.implementCheck, [.retry(after: policy.retryDelay)], note: "the fresh read failed, will retry: \(reason)")
         case .retryDue:
-            return .stay(.implementCheck, [.freshChangeRead])
+            return implementCheckRetry(task)
         case .changeVanished(let reason), .serviceNowFailed(let reason, transient: false):
             return .finish(.servicenowError, reason)
         default:

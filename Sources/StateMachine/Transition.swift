@@ -20,6 +20,12 @@ public struct TaskView: Sendable, Equatable {
     public var abort: Abort?
     /// Whether the deploy command's pid is durably recorded (the guard may be released, or recovery must stop it).
     public var childRecorded: Bool
+    /// The latest conflict report of the change (implement_check, with conflict_check on).
+    public var conflict: ConflictReport?
+    /// The blackout spans of the change, read once per change (nil: not read yet).
+    public var blackouts: [BlackoutSpan]?
+    /// When the deploy command was spawned: blackouts that began before it do not stop it (warn mode).
+    public var startedAt: Date?
 
     public init(id: Int64, state: TaskState, changeControlled: Bool, change: ChangeSnapshot? = nil,
                 waitingSince: Date? = nil, notBefore: Date? = nil, cancelRequested: Bool = false,
@@ -36,6 +42,15 @@ public struct TaskView: Sendable, Equatable {
         self.childRecorded = childRecorded
     }
 
+    /// With the schedule-aware gate's fields.
+    public func with(conflict: ConflictReport?, blackouts: [BlackoutSpan]?, startedAt: Date?) -> TaskView {
+        var v = self
+        v.conflict = conflict
+        v.blackouts = blackouts
+        v.startedAt = startedAt
+        return v
+    }
+
     public var changeNumber: String? { change?.number }
 }
 
@@ -44,10 +59,26 @@ public struct Policy: Sendable, Equatable {
     public var approvalTimeout: Duration
     /// How long to wait before trying again after a ServiceNow failure that may pass.
     public var retryDelay: Duration
-    public init(approvalTimeout: Duration = .seconds(72 * 3600), retryDelay: Duration = .seconds(3)) {
+    /// What a conflict reported by ServiceNow does (docs/schedule-gate.md).
+    public var conflictCheck: ConflictMode
+    /// Stop a run when a blackout span begins before it ends.
+    public var stopOnBlackout: Bool
+    /// How often a blocked deployment checks its conflicts again.
+    public var conflictRecheck: Duration
+
+    public init(approvalTimeout: Duration = .seconds(72 * 3600), retryDelay: Duration = .seconds(3),
+                conflictCheck: ConflictMode = .off, stopOnBlackout: Bool = true, conflictRecheck: Duration = .seconds(60)) {
         self.approvalTimeout = approvalTimeout
         self.retryDelay = retryDelay
+        self.conflictCheck = conflictCheck
+        self.stopOnBlackout = stopOnBlackout
+        self.conflictRecheck = conflictRecheck
     }
+}
+
+/// `conflict_check`: block (wait while a conflict is reported), warn (start and name it), off (no check).
+public enum ConflictMode: String, Sendable, Equatable {
+    case block, warn, off
 }
 
 /// Something that happened, which the machine turns into the next state and effects.
@@ -74,6 +105,10 @@ public enum Input: Sendable, Equatable {
     case rejectionDetails(ChangeSnapshot, comment: String?)
     /// The fresh read of implement_check, made while the task holds its slot.
     case freshStatus(ChangeSnapshot)
+    /// The change's conflict check report (after `Effect.runConflictCheck` or `.readConflictReport`).
+    case conflictReport(ConflictReport)
+    /// The blackout spans that apply to the change (after `Effect.readBlackouts`).
+    case blackoutSpans([BlackoutSpan])
     /// The poll no longer returns the task's change (deleted, or the service user lost access).
     case changeVanished(reason: String)
     /// A ServiceNow call failed; `transient` says whether trying again later may succeed.
@@ -103,12 +138,17 @@ public enum LeftoverFinding: Sendable, Equatable {
     case stillAlive
     /// The recorded pid belongs to another process now; nothing was signalled.
     case pidReused
+    /// It ran under another boot id: a previous boot of this machine, or another host of a shared queue (whose
+    /// leader stops its deploys before its lease runs out). Nothing here can be signalled.
+    case otherMachine(bootID: String)
 }
 
 /// Why changegate stopped a running deployment.
 public enum Abort: Sendable, Equatable {
     case changeLeftImplement(ChangeState)
     case windowClosed
+    /// A blackout span of this schedule began while the command ran.
+    case blackout(schedule: String)
     case timeout
     case cancelled
     case shutdownInterrupted
@@ -122,6 +162,12 @@ public enum Effect: Sendable, Equatable {
     case requestSlot
     /// Read the change once more (implement_check), and who approved it.
     case freshChangeRead
+    /// Start the instance's conflict check of the change, then read its report; the answer is `.conflictReport`.
+    case runConflictCheck
+    /// Read the report of a conflict check still running; the answer is `.conflictReport`.
+    case readConflictReport
+    /// Read the blackout spans that apply to the change, once; the answer is `.blackoutSpans`.
+    case readBlackouts
     /// Read the approvers of a rejected change for their comment; the answer is `.rejectionDetails`.
     case fetchRejectionComment
     /// Spawn the deploy command behind its guard; the answer is `.childSpawned` or `.spawnFailed`.

@@ -34,6 +34,9 @@ struct SnowSim: AsyncParsableCommand {
     @Option(help: "Time zone of display values (dates' `value` is always UTC).")
     var displayTimezone = "America/Los_Angeles"
 
+    @Option(help: "com.glide.attachment.max_size in MB: larger uploads are refused.")
+    var attachmentMaxSize: Double = 1024
+
     @Flag(help: "Allow Implement → Closed in one step (real state models go through Review).")
     var allowImplementToClosed = false
 
@@ -46,6 +49,7 @@ struct SnowSim: AsyncParsableCommand {
     func validate() throws {
         guard (0...65_535).contains(port) else { throw ValidationError("--port must be 0...65535") }
         guard tokenLifetime > 0 else { throw ValidationError("--token-lifetime must be positive") }
+        guard attachmentMaxSize >= 0 else { throw ValidationError("--attachment-max-size must be 0 or more (MB)") }
     }
 
     func run() async throws {
@@ -59,6 +63,7 @@ struct SnowSim: AsyncParsableCommand {
         config.portFile = portFile
         config.displayTimeZone = displayTimezone
         config.allowImplementToClosed = allowImplementToClosed
+        config.attachmentMaxSizeMB = attachmentMaxSize
         config.clientCredentialsEnabled = !disableClientCredentials
         var logger = Logger(label: "changegate-snowsim") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = quiet ? .warning : .info

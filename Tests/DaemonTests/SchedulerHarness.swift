@@ -34,6 +34,7 @@ struct SchedulerHarness: Sendable {
         let configPath = "\(directory)/changegate.toml"
         try ("[daemon]\ndatabase = \"\(directory)/q.db\"\n" + toml).write(toFile: configPath, atomically: true, encoding: .utf8)
         let config = try ConfigLoader.load(path: configPath)
+        sim.follow(clock)
         let store = try QueueStore(path: config.daemon.database)
         try prepare(store)
         let (changes, kick) = AsyncStream<Void>.makeStream()
@@ -83,6 +84,14 @@ struct SchedulerHarness: Sendable {
 
     /// Moves the clock and lets the loop see it.
     func advance(by seconds: TimeInterval) { clock.advance(by: seconds) }
+
+    /// Moves the clock one poll interval (1 s) and waits until that poll's read was asked for.
+    func pollOnce() async throws {
+        let seen = sim.calls.count
+        advance(by: 1)
+        try await eventually("the next poll") { sim.calls.count > seen }
+        try await Task.sleep(for: .milliseconds(50))  // its answer reaches the loop
+    }
 }
 
 /// Quiet unless CHANGEGATE_TEST_LOG is set (then the scheduler's log goes to stderr).

@@ -25,22 +25,120 @@ import Testing
         }
     }
 
-    @Test func onePollPerIntervalReadsEachWatchedChangeOnce() async throws {
+    @Test func eachPollIsOneDeltaReadHoweverManyWait() async throws {
         try await SchedulerHarness.with(Self.config) { h in
             let shared = h.sim.put(state: .scheduled, approval: .requested)
             let other = h.sim.put(state: .assess, approval: .requested)
             let ids = try (0..<5).map { try h.enqueue("web", release: "\($0)", changeNumber: shared.number) }
                 + [try h.enqueue("web", release: "x", changeNumber: other.number)]
             for id in ids { try await h.wait(id, .awaitingApproval) }
-            let before = h.sim.polls.count
-            for _ in 0..<3 {
-                let seen = h.sim.polls.count
-                h.advance(by: 3)
-                try await eventually("the next poll") { h.sim.polls.count == seen + 1 }
+            // The first poll reads every watched change by number; later ones only ask what was updated.
+            try await h.pollOnce()
+            try await h.pollOnce()
+            let (reads, deltas) = (h.sim.polls.count, h.sim.deltas.count)
+            for _ in 0..<3 { try await h.pollOnce() }
+            #expect(h.sim.deltas.count == deltas + 3, "one delta read a poll for six waiting deployments")
+            #expect(h.sim.polls.count == reads, "no read by number while nothing new is watched")
+            for reach in h.sim.deltas.suffix(3) {
+                #expect(reach == 6, "each delta reaches back one poll interval (1 s) plus the overlap (5 s)")
             }
-            let polls = h.sim.polls.dropFirst(before)
-            #expect(polls.count == 3, "one batched read per interval for six waiting deployments")
-            for poll in polls { #expect(poll == [shared.number, other.number].sorted()) }
+            #expect(h.sim.polls.contains { $0 == [shared.number, other.number].sorted() }, "the full read asks each change once")
+        }
+    }
+
+    @Test func anUpdateTheDeltaCannotSeeIsFoundByTheReconcile() async throws {
+        try await SchedulerHarness.with(Self.config) { h in
+            let change = h.sim.put(state: .scheduled, approval: .approved)
+            let id = try h.enqueue("web", changeNumber: change.number)
+            try await h.wait(id, .awaitingApproval)
+            for _ in 0..<8 { try await h.pollOnce() }  // the change's last update is now older than any delta reaches
+            h.sim.setUnseen(change.number, state: .implement)  // sys_updated_on left as it was
+            for _ in 0..<3 { try await h.pollOnce() }
+            #expect(try h.row(id).state == .awaitingApproval, "the delta does not return the change")
+            let reads = h.sim.polls.count
+            h.advance(by: 60)  // reconcile_interval
+            try await h.wait(id, .succeeded, .failed)
+            #expect(h.sim.polls.count > reads, "the reconcile read it by number")
+        }
+    }
+
+    @Test func afterAFailedPollTheNextOneReadsEveryWatchedChange() async throws {
+        try await SchedulerHarness.with(Self.config) { h in
+            let change = h.sim.put(state: .scheduled, approval: .approved)
+            let id = try h.enqueue("web", changeNumber: change.number)
+            try await h.wait(id, .awaitingApproval)
+            try await h.pollOnce()
+            try await h.pollOnce()
+            h.sim.fail("delta", with: .timeout(connection: "sim"))
+            try await h.pollOnce()
+            let reads = h.sim.polls.count
+            try await h.pollOnce()
+            #expect(h.sim.polls.count == reads + 1, "a full read follows the failure")
+            #expect(h.sim.polls.last == [change.number])
+        }
+    }
+
+    /// With the only slot taken, the guards of the next two deployments are spawned while the current one runs, hold
+    /// their commands until their turn, and become those deployments (the pid recorded is the armed guard's).
+    /// Cancelling a task whose guard is armed ends the guard without running anything.
+    @Test func theNextDeploymentsGuardWaitsArmedAndIsAdoptedOrEnded() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cg-armed-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let config = environments + simConnection
+            + project("one", command: "echo ran >> \(dir)/$CHANGEGATE_TASK_ID; while [ ! -e \(dir)/go-$CHANGEGATE_TASK_ID ]; do sleep 0.02; done",
+                      controlled: false, extra: "max_concurrent = 1")
+        try await SchedulerHarness.with(config) { h in
+            let first = try h.enqueue("one", "Staging")
+            try await h.wait(first, .executing)
+            let second = try h.enqueue("one", "Staging")
+            let third = try h.enqueue("one", "Staging")
+            let fourth = try h.enqueue("one", "Staging")
+            var armed: Int32?
+            var thirdGuard: Int32?
+            try await eventually("the guards of the next two deployments armed") {
+                (armed, thirdGuard) = (guardProcess(task: second), guardProcess(task: third))
+                return armed != nil && thirdGuard != nil
+            }
+            #expect(guardProcess(task: fourth) == nil, "only the next two in line are armed")
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/\(second)"), "an armed guard runs nothing")
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/\(third)"), "an armed guard runs nothing")
+            #expect(try h.row(second).state == .queued)
+            FileManager.default.createFile(atPath: "\(dir)/go-\(first)", contents: nil)
+            try await h.wait(second, .executing)
+            #expect(try h.row(second).childPID == armed, "the second deployment is the guard that waited")
+            try await eventually("the fourth deployment's guard armed once the second started") { guardProcess(task: fourth) != nil }
+            // The third, armed, is cancelled: its guard ends and its command never runs.
+            _ = try h.store.requestCancel(third)
+            h.kick.yield()
+            try await h.wait(third, .cancelled)
+            try await eventually("the cancelled task's guard gone") { kill(thirdGuard!, 0) != 0 }
+            FileManager.default.createFile(atPath: "\(dir)/go-\(second)", contents: nil)
+            FileManager.default.createFile(atPath: "\(dir)/go-\(fourth)", contents: nil)
+            #expect(try await h.wait(second, .succeeded).outcome == .notChangeControlled)
+            #expect(try await h.wait(fourth, .succeeded).outcome == .notChangeControlled)
+            #expect(!FileManager.default.fileExists(atPath: "\(dir)/\(third)"), "the cancelled deployment never ran")
+        }
+    }
+
+    @Test func theRequestBudgetStretchesPollsAndSaysSo() async throws {
+        try await SchedulerHarness.with(Self.config, sim: FakeChangeService(requestsPerHour: 120)) { h in
+            let change = h.sim.put(state: .scheduled, approval: .requested)
+            let id = try h.enqueue("web", changeNumber: change.number)
+            try await h.wait(id, .awaitingApproval)
+            // 120 an hour allow a burst of 12 requests, then about one every 33 s.
+            for _ in 0..<30 {
+                h.advance(by: 1)
+                try await Task.sleep(for: .milliseconds(30))
+            }
+            try await eventually("the stretch noted for changegate status") {
+                try h.store.daemonNotes().contains { $0.key == "poll.sim" && $0.value.contains("requests_per_hour = 120") }
+            }
+            #expect(h.sim.calls.count <= 14, "at most the burst (and the reserve) in 30 s, not 30 polls")
+            h.advance(by: 60)  // the budget refills enough for the reconcile, which has priority
+            h.sim.set(change.number, state: .implement)
+            h.advance(by: 60)
+            try await h.wait(id, .succeeded, .failed)
         }
     }
 
@@ -147,4 +245,18 @@ import Testing
         #expect(row.outcome == .interrupted)
         #expect(row.reason?.contains("it was stopped and will not be re-run") == true)
     }
+}
+
+/// The pid of a changegate guard still holding task `id`'s command, found through /proc (environment and argv).
+func guardProcess(task id: Int64) -> Int32? {
+    let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+    for entry in entries {
+        guard let pid = Int32(entry),
+              let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+              String(decoding: cmdline, as: UTF8.self).contains("changegate-guard"),
+              let environ = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { continue }
+        let variables = environ.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+        if variables.contains("CHANGEGATE_TASK_ID=\(id)") { return pid }
+    }
+    return nil
 }

@@ -54,7 +54,7 @@ import TestSupport
         let d = s.d
         let approved = try Self.records(d, s.ids["approved"]!)
         #expect(approved.map(\.kind) == ["enqueued", "change_linked", "approved", "window", "execution_started",
-                                         "execution_ended", "change_moved", "succeeded"])
+                                         "execution_ended", "evidence_attached", "change_moved", "succeeded"])
         #expect(approved[0].details["requested_by"] as? String == "alice")
         #expect(approved[0].details["accepted"] as? Bool == true)
         #expect(approved[1].details["link"] as? String == "created_normal")
@@ -65,8 +65,9 @@ import TestSupport
         #expect(approved[3].details["planned_start"] as? String == "2020-01-01T08:00:00.000Z")
         #expect(approved[3].details["planned_end"] as? String == "2099-12-31T18:00:00.000Z")
         #expect(approved[5].details["exit_code"] as? Int == 0)
-        #expect(approved[6].details["state"] as? String == "Review" && approved[6].details["close_code"] as? String == "successful")
-        #expect(approved[7].details["outcome"] as? String == "succeeded")
+        #expect((approved[6].details["attachments"] as? [Any])?.count == 2, "the log and the evidence record: \(approved[6].details)")
+        #expect(approved[7].details["state"] as? String == "Review" && approved[7].details["close_code"] as? String == "successful")
+        #expect(approved[8].details["outcome"] as? String == "succeeded")
 
         let uncontrolled = try Self.records(d, s.ids["uncontrolled"]!)
         #expect(uncontrolled.map(\.kind) == ["enqueued", "execution_started", "execution_ended", "succeeded"])
@@ -79,13 +80,14 @@ import TestSupport
         #expect((invalid[1].details["reason"] as? String)?.contains("unknown project") == true)
 
         let failed = try Self.records(d, s.ids["deployFailed"]!)
-        #expect(failed.map(\.kind) == ["enqueued", "change_linked", "approved", "window", "execution_started", "execution_ended", "failed"])
+        #expect(failed.map(\.kind) == ["enqueued", "change_linked", "approved", "window", "execution_started", "execution_ended",
+                                       "evidence_attached", "failed"])
         #expect(failed[1].details["link"] as? String == "given_number")
         #expect(failed[5].details["exit_code"] as? Int == 3)
-        #expect(failed[6].details["outcome"] as? String == "deploy_failed")
+        #expect(failed[7].details["outcome"] as? String == "deploy_failed")
 
         let cancelled = try Self.records(d, s.ids["cancelled"]!)
-        #expect(cancelled.map(\.kind) == ["enqueued", "change_linked", "cancelled"])
+        #expect(cancelled.map(\.kind) == ["enqueued", "change_linked", "evidence_attached", "cancelled"], "evidence even of a cancelled wait")
 
         let verify = try d.cli(["audit", "verify"])
         #expect(verify.status == 0, "\(verify.stderr)")

@@ -10,15 +10,21 @@ final class DaemonProcess: @unchecked Sendable {
 
     /// `projects` are TOML tables appended to a config whose connection points at `simulator`.
     init(simulator: SimulatorProcess?, pollInterval: String = "300ms", projects: String, clientSecret: String = "sim-client-secret",
-         password: String = "sim-password", extra: String = "") throws {
+         password: String = "sim-password", extra: String = "", postgres: (url: String, password: String)? = nil) throws {
         dir = try tempDirectory("daemon")
         configPath = "\(dir)/changegate.toml"
-        database = "\(dir)/changegate.db"
+        database = postgres?.url ?? "\(dir)/changegate.db"
         logPath = "\(dir)/daemon.log"
         try clientSecret.write(toFile: "\(dir)/client-secret", atomically: true, encoding: .utf8)
         try password.write(toFile: "\(dir)/password", atomically: true, encoding: .utf8)
         chmod("\(dir)/client-secret", 0o600)
         chmod("\(dir)/password", 0o600)
+        var extra = extra
+        if let postgres {
+            try postgres.password.write(toFile: "\(dir)/database-password", atomically: true, encoding: .utf8)
+            chmod("\(dir)/database-password", 0o600)
+            extra += "\ndatabase_password_file = \"\(dir)/database-password\""
+        }
         let connection = simulator.map { sim in
             """
             [servicenow.sim]
@@ -90,6 +96,7 @@ final class DaemonProcess: @unchecked Sendable {
     func stop() {
         guard let p = process, p.isRunning else { return }
         p.terminate()
+        kill(p.processIdentifier, SIGCONT)  // a daemon a test froze (SIGSTOP) gets the SIGTERM only once it runs
         p.waitUntilExit()
     }
 

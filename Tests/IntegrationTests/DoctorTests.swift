@@ -27,10 +27,11 @@ import Glibc
         let d = try DaemonProcess(simulator: sim, projects: "")
         try d.configure(DaemonFlowTests.project("api", command: try d.script("deploy.sh", "true"), extra: "change_template = \"changegate demo: standard deploy\""))
         try await d.startAndWait()
+        _ = try await sim.createChange(["short_description": "an existing change"])  // the delta-poll check compares answers
         let r = try Self.doctor(d)
         #expect(r.status == 0, "\(r.stdout)\n\(r.stderr)")
         for name in ["config", "database writable", "database WAL", "database schema", "servicenow.sim DNS", "servicenow.sim TCP",
-                     "servicenow.sim OAuth token", "servicenow.sim read changes", "servicenow.sim template \"changegate demo: standard deploy\"",
+                     "servicenow.sim OAuth token", "servicenow.sim read changes", "servicenow.sim delta poll", "servicenow.sim template \"changegate demo: standard deploy\"",
                      "servicenow.sim write access", "servicenow.sim clock"] {
             #expect(Self.line(r, name).hasPrefix("OK "), "\(Self.line(r, name))")
         }
@@ -84,7 +85,8 @@ import Glibc
         let id = try insert(d.database, ["project": "web", "environment": "Production", "release": "1", "change_number": number])
         #expect(try await d.waitForTerminal(id) == "succeeded")
         try await eventually("status to show the 403") { try d.cli(["status"]).stdout.contains("ACL Exception Update Failed") }
-        #expect(try sqlite3(d.database, "SELECT count(*) FROM audit_log WHERE task_id = \(id) AND kind = 'change_update_failed'") == "1")
+        #expect(try sqlite3(d.database, "SELECT count(*) FROM audit_log WHERE task_id = \(id) AND kind = 'change_update_failed'") == "2",
+                "the closing work note and the move to Review were both refused")
     }
 
     @Test func aUserWithoutRolesCannotRead() async throws {
@@ -117,6 +119,26 @@ import Glibc
         #expect(r.status == 6)
         let template = Self.line(r, "servicenow.sim template \"No such template\"")
         #expect(template.hasPrefix("FAIL") && template.contains("projects.api.change_template"), "\(template)")
+        #expect(Self.line(r, "servicenow.sim write access").hasPrefix("OK "), "the other checks still run")
+    }
+
+    @Test func aMissingCIIsNamedWithItsKey() async throws {
+        let sim = try await SimulatorProcess()
+        _ = try await HTTP.json(.POST, "\(sim.base)/_sim/cis", body: ["name": "api-prod-01"])
+        let d = try DaemonProcess(simulator: sim, projects: "")
+        try d.configure(DaemonFlowTests.project("api", command: try d.script("deploy.sh", "true"), extra: """
+            cmdb_ci = "api-prod-01"
+            [projects.api.environments.Production]
+            cmdb_ci = ["api-prod-01", "api-prod-02"]
+            """))
+        try await d.startAndWait()
+        let r = try Self.doctor(d)
+        #expect(r.status == 6, "\(r.stdout)\n\(r.stderr)")
+        let found = Self.line(r, "servicenow.sim CI \"api-prod-01\"")
+        #expect(found.hasPrefix("OK ") && found.contains("projects.api.cmdb_ci") && found.contains("projects.api.environments.Production.cmdb_ci"), "\(found)")
+        let missing = Self.line(r, "servicenow.sim CI \"api-prod-02\"")
+        #expect(missing.hasPrefix("FAIL") && missing.contains("projects.api.environments.Production.cmdb_ci"), "\(missing)")
+        #expect(!missing.contains("projects.api.cmdb_ci"), "only the key that names it")
         #expect(Self.line(r, "servicenow.sim write access").hasPrefix("OK "), "the other checks still run")
     }
 

@@ -12,10 +12,17 @@ import Testing
         try d.configure(DaemonFlowTests.project("web", command: deploy, extra: "close_change = \"closed\"\nmax_concurrent = 2")
                         + "\n[environments.Staging]\nchange_controlled = true")
         try await d.startAndWait()
-        let a = try insert(d.database, ["project": "web", "environment": "Staging", "release": "3", "change_number": number])
-        // b runs well past a, so a finishes while b still deploys under the change.
-        let b = try insert(d.database, ["project": "web", "environment": "Production", "release": "3", "change_number": number,
-                                        "variables": #"{"HOLD":"4"}"#])
+        // Both rows in one transaction, so the daemon takes them in together; b runs well past a, so a finishes
+        // while b still deploys under the change.
+        try sqlite3(d.database, """
+            BEGIN;
+            INSERT INTO deployments (project, environment, release, change_number) VALUES ('web', 'Staging', '3', '\(number)');
+            INSERT INTO deployments (project, environment, release, change_number, variables) VALUES ('web', 'Production', '3', '\(number)', '{"HOLD":"4"}');
+            COMMIT;
+            """)
+        let ids = try sqlite3(d.database, "SELECT id FROM deployments ORDER BY id").split(separator: "\n").compactMap { Int64($0) }
+        try #require(ids.count == 2)
+        let (a, b) = (ids[0], ids[1])
         #expect(try await d.waitForTerminal(a) == "succeeded")
         #expect(try await d.waitForTerminal(b) == "succeeded")
         #expect(try d.column(a, "change_number") == number)

@@ -52,7 +52,23 @@ private func good(variables: RawValue = .null, release: RawValue = .text("2.4.1"
     @Test func rejectsBadChangeNumberAndType() {
         #expect((try? validate(good(changeNumber: .text("12345"))).get()) == nil)
         #expect((try? validate(good(changeNumber: .text("CHG0030001"))).get())?.changeNumber == "CHG0030001")
-        #expect((try? validate(good(changeType: .text("standard"))).get()) == nil)
+        #expect((try? validate(good(changeType: .text("custom"))).get()) == nil)
+        #expect((try? validate(good(changeType: .text("standard"))).get())?.standard == true)
+    }
+
+    @Test func checksTheRowsTemplateAgainstTheAllowList() throws {
+        var raw = good(changeType: .text("standard"))
+        raw.changeTemplate = .text("Deploy web-shop (hotfix)")
+        let r = try validate(raw).get()
+        #expect(r.changeTemplate == "Deploy web-shop (hotfix)")
+        #expect(RequestValidation.checkTemplate(r, configured: nil, allowed: ["Deploy web-shop (hotfix)"]) == nil)
+        let refused = try #require(RequestValidation.checkTemplate(r, configured: "Deploy web-shop", allowed: []))
+        #expect(refused.description.hasPrefix("change_template: \"Deploy web-shop (hotfix)\" is not in projects.web-shop.allowed_change_templates"))
+        #expect(RequestValidation.checkTemplate(try validate(good(changeType: .text("standard"))).get(), configured: nil, allowed: [])?
+            .description.hasPrefix("change_type: 'standard' needs a template") == true)
+        raw.changeType = .text("emergency")
+        guard case .failure(let e) = validate(raw) else { Issue.record("an emergency change from a template was accepted"); return }
+        #expect(e.description.hasPrefix("change_template:"))
     }
 
     @Test func acceptsOddButValidUnicode() throws {

@@ -38,6 +38,28 @@ import Testing
         #expect(count == 4 && failure == nil && head == AuditHead(seq: 4, hash: records[3].hash))
     }
 
+    @Test func adjacentChangesOfOneTaskAreWrittenAsOneAndKeepTheirOrder() throws {
+        let store = try self.store()
+        let a = try store.enqueue(project: "web", environment: "Production", release: "1")
+        let b = try store.enqueue(project: "api", environment: "Test", release: "2")
+        let changes: [(Int64, TaskChange)] = [
+            (a, TaskChange(state: .completing, exitCode: 0, events: ["exited 0"], audit: [AuditEvent("execution_ended", [:])])),
+            (a, TaskChange(state: .succeeded, outcome: .succeeded, events: ["succeeded"], audit: [AuditEvent("completed", [:])])),
+            (b, TaskChange(state: .executing, childPID: 42, events: ["started"], audit: [AuditEvent("execution_started", [:])])),
+            (a, TaskChange(reason: "late", events: ["noted"])),
+        ]
+        #expect(TaskChange.coalesced(changes).map(\.0) == [a, b, a], "only neighbours are joined")
+        try store.apply(changes)
+        let rowA = try store.task(a), rowB = try store.task(b)
+        #expect(rowA.state == .succeeded && rowA.outcome == .succeeded && rowA.exitCode == 0 && rowA.reason == "late")
+        #expect(rowB.state == .executing && rowB.childPID == 42)
+        #expect(try store.log(of: a).map(\.text) == ["exited 0", "succeeded", "noted"])
+        let records = try store.auditRecords()
+        #expect(records.map(\.kind) == ["execution_ended", "completed", "execution_started"])
+        #expect(records.map(\.taskID) == [a, a, b])
+        #expect(AuditChain.verify(records) == nil)
+    }
+
     @Test func aFailedTransactionLeavesNoAuditRecord() throws {
         let store = try self.store()
         let a = try store.enqueue(project: "web", environment: "Production", release: "1")
@@ -66,7 +88,7 @@ import Testing
 
     @Test func theMigrationAddsTheTableToAnExistingDatabase() throws {
         let store = try self.store()
-        #expect(QueueStore.schemaVersion == "v4")
+        #expect(QueueStore.schemaVersion == "v5")
         #expect(try store.isSchemaCurrent())
         let tables = try store.pool.read { try String.fetchAll($0, sql: "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'audit_log' ORDER BY name") }
         #expect(tables == ["audit_log_chained", "audit_log_no_delete", "audit_log_no_update"])

@@ -112,6 +112,27 @@ private let inotifyOnly = Duration.seconds(60)
         }
     }
 
+    /// Given the daemon's store, its own commits wake nobody (each would cost the loop a step and a read at full
+    /// speed), while a producer's commit right after one of them is still noticed.
+    @Test func theStoresOwnCommitsAreIgnoredAndAProducersAreNot() async throws {
+        try await withTempDir { dir in
+            let path = "\(dir)/changegate.db"
+            let store = try QueueStore(path: path)
+            let id = try store.enqueue(project: "web", environment: "Test", release: "1")
+            let watcher = try DatabaseWatcher(path: path, fallbackInterval: inotifyOnly, ignoringCommitsOf: store)
+            try await observing(watcher) { seen in
+                for n in 0..<20 {
+                    try await store.commit([(id, TaskChange(events: ["own write \(n)"]))])
+                }
+                try await Task.sleep(for: .seconds(1))
+                #expect(seen.changes == 1, "the store's own 20 commits yielded nothing beyond the first check")
+                try await store.commit([(id, TaskChange(events: ["own write just before"]))])
+                try await sqlite3(path, insert)
+                #expect(await seen.wait { $0.maxID >= id + 1 }, "the producer's insert was noticed")
+            }
+        }
+    }
+
     /// A connection that stays open (a producer service, or the daemon's own writer) never closes the -wal, so
     /// the write events are all there is; they can come before the commit is visible (the watcher re-checks).
     @Test func noticesEachCommitOfALongLivedConnection() async throws {

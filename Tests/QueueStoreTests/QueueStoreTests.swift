@@ -36,7 +36,7 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
         #expect(try store.journalMode() == "wal")
         let r = try sqlite3(path, "INSERT INTO deployments (project, environment, release) VALUES ('web-shop', 'Production', '2.4.1');")
         #expect(r.status == 0, "\(r.output)")
-        let queued = try await store.queued(after: 0, limit: 500)
+        let queued = try await store.intake(after: 0, limit: 500).rows
         #expect(queued.count == 1)
         #expect(queued[0].raw.project == .text("web-shop"))
         #expect(queued[0].state == .queued && !queued[0].cancelRequested)
@@ -66,7 +66,7 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
         let path = try tempDB()
         let store = try QueueStore(path: path)
         try sqlite3(path, "INSERT INTO deployments (project, environment, release, variables) VALUES (42, NULL, X'FFFE', 3.5);")
-        let row = try #require(try await store.queued(after: 0, limit: 500).first)
+        let row = try #require(try await store.intake(after: 0, limit: 500).rows.first)
         // TEXT affinity stores numbers as their text; only blobs keep a type of their own.
         #expect(row.raw.project == .text("42"))
         #expect(row.raw.environment == .null)
@@ -90,7 +90,7 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
         let store = try QueueStore(path: try tempDB())
         let id = try store.enqueue(project: "p", environment: "e", release: "1")
         #expect(try store.requestCancel(id))
-        #expect(try await store.pendingCancels() == [id])
+        #expect(try await store.intake(after: 0, limit: 0).cancels == [id])
         try store.apply(TaskChange(state: .cancelled), to: id)
         #expect(try store.requestCancel(id) == false)
         #expect(throws: QueueStoreError.self) { try store.requestCancel(999) }
@@ -108,7 +108,7 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
         #expect(throws: QueueStoreError.self) { try QueueStore(path: path, readOnly: true) }
         let store = try QueueStore(path: path)
         #expect(try store.isSchemaCurrent())
-        let row = try #require(try await store.queued(after: 0, limit: 500).first)
+        let row = try #require(try await store.intake(after: 0, limit: 500).rows.first)
         #expect(row.raw.release == .text("1.0") && row.childPID == nil)
         try store.recordIntegrationError(connection: "default", taskID: row.id, message: "boom")
         #expect(try store.recentIntegrationErrors().first?.message == "boom")

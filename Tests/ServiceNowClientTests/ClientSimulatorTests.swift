@@ -108,7 +108,7 @@ import Testing
             #expect(byNumber.count == 250)
             #expect(byNumber[created[17].number]?.sysID == created[17].sysID)
             let counts = try await sim.requests()
-            #expect(counts.byEndpoint["GET /api/sn_chg_rest/change"] == 3)
+            #expect(counts.byEndpoint["GET /api/now/table/change_request"] == 3)
             #expect(counts.byEndpoint["POST /oauth_token.do"] == 1)
             #expect(counts.total == 4)
 
@@ -160,6 +160,55 @@ import Testing
             #expect(try await viaRefresh.change(number: made.number)?.sysID == made.sysID)
             let log = try await sim.requests().log
             #expect(log.contains { $0.path == "/api/sn_chg_rest/change" && $0.user == "reader" })
+        }
+    }
+}
+
+@Suite(.serialized) struct DeltaReadTests {
+    @Test func theDeltaReadReturnsOnlyRecentlyUpdatedChangesWithTheDecisionFields() async throws {
+        try await Sim.run { sim in
+            let client = sim.client()
+            // Last edited an hour ago (backdated, so no real-time race decides the outcome); the fresh one now.
+            let old = try await sim.createChange("old", state: .scheduled, updatedOn: GlideDateTime.format(Date().addingTimeInterval(-3_600)))
+            let fresh = try await sim.createChange("fresh", state: .implement)
+            try await sim.resetRequests()
+            let reach = 600
+            let updated = try await client.changesUpdated(withinLast: reach)
+            #expect(updated.map(\.number) == [fresh.number], "not \(old.number), updated an hour ago")
+            #expect(updated.first?.state == .implement && updated.first?.sysID == fresh.sysID)
+            let requests = try await sim.requests().log.filter { $0.path != "/oauth_token.do" }
+            #expect(requests.count == 1)
+            let entry = try #require(requests.first)
+            #expect(entry.path == "/api/now/table/change_request", "the Table API honours sysparm_fields")
+            #expect(entry.query.contains("RELATIVEGE%40second%40ago%40\(reach)") || entry.query.contains("RELATIVEGE@second@ago@\(reach)"))
+            #expect(entry.query.contains("sysparm_fields="))
+            #expect(try await client.honoursRelativeDates() == true)
+        }
+    }
+
+    @Test func batchedStatusesReadTheTableAPIWithFewFields() async throws {
+        try await Sim.run { sim in
+            let client = sim.client()
+            let made = try await sim.createChanges(3, prefix: "s", state: .authorize)
+            try await sim.resetRequests()
+            let found = try await client.statuses(numbers: made.map(\.number))
+            #expect(Set(found.keys) == Set(made.map(\.number)))
+            #expect(found.values.allSatisfy { $0.state == .authorize })
+            let log = try await sim.requests().log.filter { $0.path != "/oauth_token.do" }
+            #expect(log.map(\.path) == ["/api/now/table/change_request"])
+        }
+    }
+
+    @Test func everyRequestIsCountedInTheBudgetAndTheInstanceLimitWins() async throws {
+        try await Sim.run { sim in
+            let client = sim.client()
+            let before = client.requestBudget.figures().lastHour
+            _ = try await client.changesUpdated(withinLast: 5)
+            _ = try await client.changesUpdated(withinLast: 5)
+            #expect(client.requestBudget.figures().lastHour >= before + 2)
+            client.requestBudget.instanceReported(limit: 500, retryAt: nil)
+            let figures = client.requestBudget.figures()
+            #expect(figures.perHour == 500 && figures.fromInstance)
         }
     }
 }

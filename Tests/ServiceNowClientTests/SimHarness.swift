@@ -67,8 +67,9 @@ struct Sim: Sendable {
     /// A change typed in by hand (`POST /_sim/changes`).
     @discardableResult
     func createChange(_ title: String, state: ChangeState = .new, type: ChangeType = .normal, correlationID: String? = nil,
-                      start: String? = nil, end: String? = nil) async throws -> Created {
+                      start: String? = nil, end: String? = nil, updatedOn: String? = nil) async throws -> Created {
         var body: [String: Any] = ["short_description": title, "state": state.rawValue, "type": type.rawValue]
+        if let updatedOn { body["sys_updated_on"] = updatedOn }
         if let correlationID { body["correlation_id"] = correlationID }
         if let start { body["start_date"] = start }
         if let end { body["end_date"] = end }

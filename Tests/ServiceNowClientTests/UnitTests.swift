@@ -194,3 +194,53 @@ final class Locked<Value: Sendable>: Sendable {
     init(_ value: Value) { mutex = Mutex(value) }
     func withLock<R: Sendable>(_ body: (inout sending Value) -> sending R) -> R { mutex.withLock(body) }
 }
+
+@Suite struct RequestBudgetTests {
+    let start = Date(timeIntervalSince1970: 1_900_000_000)
+
+    @Test func pollsRunFreelyWithinTheBurstThenAtTheRefillRate() {
+        let budget = RequestBudget(perHour: 1800, now: start)  // burst 180, refill 0.45 a second
+        var t = start
+        var polls = 0
+        // A poll a second spends one; the burst lasts, then polls wait for the refill.
+        for _ in 0..<2000 {
+            if budget.pollStart(due: t) <= t { budget.spend(at: t); polls += 1 }
+            t = t.addingTimeInterval(1)
+        }
+        #expect(polls < 2000, "stretched once the burst is spent")
+        #expect(polls <= 180 + Int(0.45 * 2000) + 1, "never more than the burst plus the refill")
+        for _ in 0..<10 { budget.spend(at: t) }
+        let next = budget.pollStart(due: t)
+        #expect(next > t && next.timeIntervalSince(t) < 30, "the next poll waits for ten refill steps, not an hour")
+    }
+
+    @Test func aBurstOfWorkSlowsPollsToTheRefillRateButNeverSilencesThem() {
+        let budget = RequestBudget(perHour: 1000, now: start)  // burst 100, refill 0.25 a second
+        for _ in 0..<5000 { budget.spend(at: start) }  // 5,000 deployments resolved at once: never held back
+        #expect(budget.figures(now: start).lastHour == 5000, "all counted")
+        #expect(budget.figures(now: start).available == -1, "but at most one token of debt")
+        let delta = budget.pollStart(due: start)
+        #expect(delta > start && delta.timeIntervalSince(start) <= 8.1, "the next poll waits for two refill steps, not for hours")
+        #expect(budget.pollStart(due: start, priority: true) < delta, "the reconcile goes a step ahead of a delta")
+    }
+
+    @Test func aLargeReconcileRunsLessOftenThanHalfTheBudgetAllows() {
+        let budget = RequestBudget(perHour: 3000, now: start)
+        #expect(budget.reconcileInterval(base: 60, requests: 10) == 60)
+        #expect(budget.reconcileInterval(base: 60, requests: 100) == 240, "10,000 watched changes: every 4 minutes")
+    }
+
+    @Test func aRateLimitAnswerPausesPollsUntilTheInstanceSays() {
+        let budget = RequestBudget(perHour: 3000, now: start)
+        budget.instanceReported(limit: 200, retryAt: start.addingTimeInterval(120), now: start)
+        #expect(budget.figures(now: start).perHour == 200)
+        #expect(budget.pollStart(due: start, priority: true) >= start.addingTimeInterval(120))
+    }
+
+    @Test func requestsOlderThanAnHourLeaveTheFigures() {
+        let budget = RequestBudget(perHour: 3000, now: start)
+        budget.spend(at: start)
+        budget.spend(at: start.addingTimeInterval(1800))
+        #expect(budget.figures(now: start.addingTimeInterval(3700)).lastHour == 1)
+    }
+}

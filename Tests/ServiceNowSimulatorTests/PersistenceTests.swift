@@ -40,6 +40,31 @@ import Testing
         }
     }
 
+    @Test func scheduleTablesAndAttachmentsSurviveARestart() async throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("snowsim-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("state.json").path
+        let configure: (inout SimulatorConfiguration) -> Void = { $0.stateFile = path; $0.persistInterval = .milliseconds(50) }
+        let sysID = try await Sim.with(configure) { sim in
+            _ = try await sim.control("POST", "/cis", #"{"name":"web-01","maintenance":[{"start":"2030-01-01 22:00:00","end":"2030-01-02 02:00:00","repeat":"daily"}]}"#)
+            _ = try await sim.control("POST", "/blackouts", #"{"name":"Freeze","start":"2030-12-20 00:00:00","end":"2031-01-02 00:00:00"}"#)
+            let c = try await sim.createNormal(#"{"short_description":"x","cmdb_ci":"web-01"}"#)
+            let up = try await sim.call("POST", "/api/now/attachment/file?table_name=change_request&table_sys_id=\(c.sysID)&file_name=a.txt",
+                                        json: "evidence", contentType: "text/plain")
+            #expect(up.status == 201)
+            return c.sysID
+        }
+        try await Sim.with(configure) { sim in
+            #expect(try await sim.get("/api/now/table/cmdb_ci").results.count == 1)
+            #expect(try await sim.get("/api/now/table/cmn_schedule").results.count == 2)
+            #expect(try await sim.get("/api/now/table/cmn_schedule_span").results.count == 2)
+            let list = try await sim.get("/api/now/attachment?sysparm_query=table_sys_id=\(sysID)")
+            let id = try #require(list.results.first?.sysID)
+            #expect(try await sim.get("/api/now/attachment/\(id)/file").text == "evidence")
+        }
+    }
+
     @Test func aBrokenStateFileIsReportedAtStart() throws {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("snowsim-bad-\(UUID().uuidString).json").path
         try Data("{nope".utf8).write(to: URL(fileURLWithPath: path))

@@ -110,3 +110,30 @@ import ServiceNowModel
         }
     }
 }
+
+@Suite struct RelativeDateQueryTests {
+    /// `RELATIVE…` clauses compare with the instance's clock at the time of the request, as ServiceNow's delta
+    /// queries do; every write (here the control API's) moves `sys_updated_on`.
+    @Test func relativeOperatorsSelectByUpdateTime() async throws {
+        try await Sim.with { sim in
+            try await QueryTests.seed(sim)
+            let everything = ["alpha deploy", "beta deploy", "gamma rollback", "delta deploy", "Alpha upper"]
+            #expect(try await QueryTests.titles(sim, "sys_updated_onRELATIVEGE@minute@ago@5") == everything)
+            #expect(try await QueryTests.titles(sim, "sys_updated_onRELATIVELT@minute@ago@5") == [])
+            #expect(try await QueryTests.titles(sim, "sys_updated_onRELATIVEGE@hour@ahead@1") == [], "nothing is updated in the future")
+            #expect(try await QueryTests.titles(sim, "sys_updated_onRELATIVEGE@fortnight@ago@1") == everything,
+                    "an unknown unit drops the clause, as on a real instance")
+            try await Task.sleep(for: .seconds(10))
+            let list = try await sim.get("/api/now/table/change_request?sysparm_fields=number&sysparm_query=short_descriptionSTARTSWITHbeta")
+            let number = try #require(list.results.first?.s("number"))
+            let beforeUpdate = Date()
+            #expect(try await sim.control("POST", "/changes/\(number)/state", #"{"state":-2}"#).status == 200)
+            // 8 s reaches back past the update (unless this took 7 s: then the machine is too busy to tell) and not
+            // to the seed, 10 s and more before it, even with whole-second times on both ends.
+            let reach = 8
+            try #require(Date().timeIntervalSince(beforeUpdate) < 7, "the machine is too slow to tell them apart")
+            #expect(try await QueryTests.titles(sim, "sys_updated_onRELATIVEGE@second@ago@\(reach)") == ["beta deploy"],
+                    "only the change updated in the last \(reach) s")
+        }
+    }
+}

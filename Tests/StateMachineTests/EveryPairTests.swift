@@ -86,6 +86,27 @@ import Testing
         }
     }
 
+    /// With conflict_check = block, the gate's inputs and the fresh read: only implement_check reacts.
+    static let gateTable: [TaskState: [String: Transition]] = [
+        .implementCheck: [
+            "freshStatus": .stay(.implementCheck, [.runConflictCheck], note: "running the conflict check of CHG0030001"),
+            "conflictReport": .stay(.implementCheck, [.retry(after: .seconds(60))],
+                                    note: "held: the conflict check of CHG0030001 reports a blackout (Year-end freeze); checking again in 1m"),
+            "blackoutSpans": Transition(next: .executing, effects: [.startDeployment]),
+        ],
+    ]
+
+    @Test(arguments: TaskState.allCases.flatMap { s in ["freshStatus", "conflictReport", "blackoutSpans"].map { Pair(state: s, input: $0) } })
+    func decidesWithTheGateOn(_ pair: Pair) {
+        let input = sampleInputs.first { $0.0 == pair.input }!.1
+        let t = decide(task(pair.state), input, policy: block)
+        if let expected = Self.gateTable[pair.state]?[pair.input] {
+            #expect(t == expected)
+        } else {
+            #expect(t == decide(task(pair.state), input), "\(pair.state.rawValue) + \(pair.input) must not depend on the gate")
+        }
+    }
+
     @Test func theTableNamesOnlyKnownInputs() {
         let names = Set(sampleInputs.map(\.0))
         for (_, row) in Self.table { #expect(Set(row.keys).isSubset(of: names)) }

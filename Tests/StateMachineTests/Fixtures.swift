@@ -55,4 +55,11 @@ let sampleInputs: [(String, Input)] = [
     ("leftoverStopped", .leftoverStopped(.killed)),
     ("completed", .completed),
     ("drainTimedOut", .drainTimedOut),
+    ("conflictReport", .conflictReport(ConflictReport(status: .conflict, conflicts: [freeze]))),
+    ("blackoutSpans", .blackoutSpans([])),
 ]
+
+/// A blackout conflict as ServiceNow lists it.
+let freeze = ChangeConflict(kind: .blackout, type: "blackout", description: "Change freeze", schedule: "Year-end freeze")
+let block = Policy(conflictCheck: .block)
+let warn = Policy(conflictCheck: .warn)
