@@ -216,7 +216,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore", "QueueContract", "AuditTrail", .product(name: "GRDB", package: "GRDB.swift")]),
-        // Helpers shared by test targets (an RFC 4180 reader, sha256sum).
+        // Helpers shared by test targets (an RFC 4180 reader, sha256sum, spawning without inherited descriptors, PostgreSQL).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "QueueContract", "ServiceNowModel"]),
@@ -226,7 +226,7 @@ let package = Package(
             name: "DaemonTests",
             dependencies: [
                 "Daemon", "ChangegateConfig", "QueueContract", "QueueStore", "ServiceNowClient", "ServiceNowModel", "Executor", "Systemd",
-                "ChangeWebhook", "AuditTrail",
+                "ChangeWebhook", "AuditTrail", "TestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]

@@ -2,13 +2,30 @@
 # Runs a test command (`make test` runs `swift test` and the reliability suite through it) with TMPDIR set to a
 # fresh folder, then fails if the tests left files there or processes that use it: every test must remove what it
 # creates and stop what it starts, also when it fails (issue 9). The command's own exit status is kept otherwise.
+# A command still running after CHANGEGATE_TEST_TIME_LIMIT seconds (default 1200; the whole suite takes a few minutes)
+# is hung, not slow: its threads' stacks, the processes it left running and the tests that started but never ended
+# are printed, and it is stopped, so that a hang fails with its cause instead of running into CI's limit.
 #   scripts/run-tests.sh swift test --skip-build
 set -u
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARGUMENT...]" >&2; exit 2; }
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/cg-tests-XXXXXXXX") || exit 2
-
-TMPDIR="$scratch" "$@"
+limit=${CHANGEGATE_TEST_TIME_LIMIT:-1200}
+# The output, for the hang report; beside the folder, not in it (the tests' leftovers are checked there).
+log="$scratch.log"
+fifo="$scratch.fifo"
+mkfifo "$fifo" || exit 2
+tee "$log" < "$fifo" &
+tee_pid=$!
+# The command runs in the foreground (a background job would start with SIGINT ignored, and so would every
+# daemon a test starts); the watchdog finds it as this shell's child.
+"$(dirname "$0")/hang-report.sh" $$ "$tee_pid" "$limit" "$log" "$scratch" &
+watchdog_pid=$!
+TMPDIR="$scratch" "$@" > "$fifo" 2>&1
 status=$?
+kill "$watchdog_pid" 2>/dev/null
+wait "$watchdog_pid" 2>/dev/null
+[ -e "$scratch.hung" ] && status=124
+rm -f "$scratch.hung"
 
 # Processes still running (zombies excepted) whose command line names the folder: daemons, simulators, deploy scripts.
 left_processes() {
@@ -50,4 +67,10 @@ if [ -n "$processes" ] || [ -n "$files" ]; then
 else
   rmdir "$scratch"
 fi
+# tee ends when the last writer of the fifo has: the command, and anything it started that kept its stdout (killed
+# above when it ran in the folder). Something else would keep it forever: it is given a few seconds.
+for _ in 1 2 3 4 5; do kill -0 "$tee_pid" 2>/dev/null || break; sleep 1; done
+kill "$tee_pid" 2>/dev/null
+wait "$tee_pid" 2>/dev/null
+rm -f "$fifo" "$log"
 exit "$status"

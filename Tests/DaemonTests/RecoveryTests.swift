@@ -4,6 +4,7 @@ import Foundation
 import QueueContract
 import QueueStore
 import Testing
+import TestSupport
 
 /// Start-up recovery, with rows left as a crashed daemon leaves them.
 @Suite(.serialized) struct RecoveryTests {
@@ -14,14 +15,10 @@ import Testing
     static func leftover(_ script: String) async throws -> Int32 {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("cg-leftover-\(UUID().uuidString.prefix(8))").path
         defer { try? FileManager.default.removeItem(atPath: file) }
-        // posix_spawn, not Foundation's Process: its children start with SIGTERM blocked.
-        let args = ["/usr/bin/setsid", "-f", "/bin/sh", "-c", "echo $$ > \(file); exec >/dev/null 2>&1 </dev/null; \(script)"]
-        let argv = args.map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var spawner: pid_t = 0
-        guard posix_spawn(&spawner, args[0], nil, nil, argv, environ) == 0 else { throw Timeout(description: "cannot run setsid") }
-        var status: Int32 = 0
-        waitpid(spawner, &status, 0)
+        // posix_spawn, not Foundation's Process: its children start with SIGTERM blocked. Only the standard
+        // descriptors: the leftover outlives this call and must not hold another test's pipes.
+        let spawner = try spawnKeepingOnlyStandardDescriptors("/usr/bin/setsid", ["-f", "/bin/sh", "-c", "echo $$ > \(file); \(script)"])
+        _ = try waitForExit(spawner)
         var pid: Int32 = 0
         try await eventually("the leftover's pid") {
             pid = Int32((try? String(contentsOfFile: file, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0

@@ -91,8 +91,13 @@ extension SystemdBoxTests {
             let done = try #require(story.first { $0["TASK_STATE"] == "succeeded" })
             #expect(done["OUTCOME"] == "succeeded" && done["CHANGE_NUMBER"] == number && done["PRIORITY"] == "6", "\(done)")
             let output = story.filter { $0["MESSAGE_ID"] == MessageID.deployOutput.hex }
-            #expect(output.map { $0["MESSAGE"] ?? "" } == ["deploying web 1.0 to Production change=\(number)", "finished 1.0"],
-                    "the child's output lines, in order")
+            // Each stream's lines keep their order; stdout and stderr are two pipes read side by side, so lines
+            // written close together on both may reach the journal either way round.
+            #expect(output.filter { $0["STREAM"] == "stdout" }.map { $0["MESSAGE"] ?? "" } == ["deploying web 1.0 to Production change=\(number)"],
+                    "the child's stdout: \(output)")
+            #expect(output.filter { $0["STREAM"] == "stderr" }.map { $0["MESSAGE"] ?? "" } == ["finished 1.0"],
+                    "the child's stderr: \(output)")
+            #expect(output.count == 2, "\(output)")
             #expect(output.allSatisfy { $0["CHANGE_NUMBER"] == number }, "\(output)")
 
             // `journalctl CHANGE_NUMBER=…`: every deployment of the change, including their output.

@@ -152,30 +152,24 @@ public final class PostgresCluster: Sendable {
 
     /// Runs a tool to its end and returns its status and output. posix_spawn and waitpid, not Foundation's
     /// `Process`: that one learns of the exit through a descriptor the child inherits, and the server `pg_ctl start`
-    /// leaves behind keeps it open, so it never returned. Output goes to files, not pipes, for the same reason.
+    /// leaves behind keeps it open, so it never returned. Output goes to files, not pipes, for the same reason, and
+    /// the child gets no other descriptor of this process (`spawnKeepingOnlyStandardDescriptors`): the server lives
+    /// for the whole test, and what it kept of another test's would block that test as long.
     public static func capture(_ path: String, _ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
         let base = NSTemporaryDirectory() + "cg-pg-out-\(UUID().uuidString)"
         defer {
             unlink(base + ".out")
             unlink(base + ".err")
         }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, base + ".out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, base + ".err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
         // Started in /tmp (`env -C`): runuser's user may not read the test's working folder.
-        let argv = (["/usr/bin/env", "-C", "/tmp", path] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, "/usr/bin/env", &actions, nil, argv, environ)
-        guard spawned == 0 else { throw ClusterError("cannot run \(path): \(String(cString: strerror(spawned)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw ClusterError("waitpid \(path): \(String(cString: strerror(errno)))") }
+        let pid: pid_t
+        do {
+            pid = try spawnKeepingOnlyStandardDescriptors("/usr/bin/env", ["-C", "/tmp", path] + arguments,
+                                                          stdout: base + ".out", stderr: base + ".err")
+        } catch {
+            throw ClusterError("\(error)")
         }
-        let code: Int32 = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
+        let code = try waitForExit(pid)
         let o = FileManager.default.contents(atPath: base + ".out") ?? Data()
         let e = FileManager.default.contents(atPath: base + ".err") ?? Data()
         return (code, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
