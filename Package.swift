@@ -135,7 +135,7 @@ let package = Package(
         .target(
             name: "Doctor",
             dependencies: [
-                "ChangegateConfig", "Daemon", "QueueStore", "ServiceNowClient",
+                "ChangegateConfig", "Daemon", "PostgresQueue", "QueueStore", "ServiceNowClient",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -44,10 +44,7 @@ struct AuditVerify: AsyncParsableCommand {
 extension AuditVerify {
     /// The chain of the config's queue, on whichever backend it is.
     func verify() async throws -> (count: Int, head: AuditHead, failure: AuditFailure?) {
-        guard let postgres = try store.postgres() else { return try store.open(readOnly: true).verifyAuditChain() }
-        return try await PostgresQueueStore.withStore(postgres.endpoint, logger: quietLogger("changegate.audit"), migrate: false) { q in
-            try await q.verifyAuditChain()
-        }
+        try await store.withQueue(readOnly: true, command: "audit verify") { q in try await q.verifyChain() }
     }
 }
 
@@ -84,37 +81,39 @@ struct AuditExportCommand: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let q = try store.open(readOnly: true)
-            // Links need the connection URLs; without a readable config they are left empty.
-            let config = try? ConfigLoader.load(path: store.config)
-            let (_, _, failure) = try q.verifyAuditChain()
-            if let failure {
-                FileHandle.standardError.write(Data("changegate: warning: \(failure); run `changegate audit verify`. Exporting anyway.\n".utf8))
-            }
-            let tasks = try q.tasks(createdFrom: since.flatMap { ExportDates.parse($0, endOfDay: false) },
-                                    to: until.flatMap { ExportDates.parse($0, endOfDay: true) })
-                .filter { t in
-                    (project == nil || TaskRecord.display(t.raw.project) == project)
-                        && (environment == nil || TaskRecord.display(t.raw.environment) == environment)
+            let count = try await store.withQueue(readOnly: true, command: "audit export") { q in
+                // Links need the connection URLs; without a readable config they are left empty.
+                let config = try? ConfigLoader.load(path: store.config)
+                let (_, _, failure) = try await q.verifyChain()
+                if let failure {
+                    FileHandle.standardError.write(Data("changegate: warning: \(failure); run `changegate audit verify`. Exporting anyway.\n".utf8))
                 }
-            let sink: FileHandle
-            if let out {
-                guard FileManager.default.createFile(atPath: out, contents: nil, attributes: [.posixPermissions: 0o640]),
-                      let handle = FileHandle(forWritingAtPath: out) else {
-                    throw CLIError.failure("cannot write \(out); check the directory exists and is writable")
+                let tasks = try await q.tasks(createdFrom: since.flatMap { ExportDates.parse($0, endOfDay: false) },
+                                              to: until.flatMap { ExportDates.parse($0, endOfDay: true) })
+                    .filter { t in
+                        (project == nil || TaskRecord.display(t.raw.project) == project)
+                            && (environment == nil || TaskRecord.display(t.raw.environment) == environment)
+                    }
+                let sink: FileHandle
+                if let out {
+                    guard FileManager.default.createFile(atPath: out, contents: nil, attributes: [.posixPermissions: 0o640]),
+                          let handle = FileHandle(forWritingAtPath: out) else {
+                        throw CLIError.failure("cannot write \(out); check the directory exists and is writable")
+                    }
+                    sink = handle
+                } else {
+                    sink = FileHandle.standardOutput
                 }
-                sink = handle
-            } else {
-                sink = FileHandle.standardOutput
-            }
-            defer { if out != nil { try? sink.close() } }
-            if format == .csv { sink.write(Data(AuditExport.csvHeader.utf8)) }
-            for task in tasks {
-                let row = ExportRows.row(task, audit: try q.auditRecords(ofTask: task.id), config: config)
-                sink.write(Data((format == .csv ? AuditExport.csvLine(row) : AuditExport.jsonLine(row)).utf8))
+                defer { if out != nil { try? sink.close() } }
+                if format == .csv { sink.write(Data(AuditExport.csvHeader.utf8)) }
+                for task in tasks {
+                    let row = ExportRows.row(task, audit: try await q.auditRecords(ofTask: task.id), config: config)
+                    sink.write(Data((format == .csv ? AuditExport.csvLine(row) : AuditExport.jsonLine(row)).utf8))
+                }
+                return tasks.count
             }
             if let out {
-                FileHandle.standardError.write(Data("changegate: wrote \(tasks.count) deployment(s) to \(out)\n".utf8))
+                FileHandle.standardError.write(Data("changegate: wrote \(count) deployment(s) to \(out)\n".utf8))
             }
         }
     }

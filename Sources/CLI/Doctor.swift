@@ -1,6 +1,7 @@
 import ArgumentParser
 import AuditTrail
 import Doctor
+import QueueStore
 
 struct Doctor: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -17,7 +18,9 @@ struct Doctor: AsyncParsableCommand {
     func run() async throws {
         let (config, configCheck) = Diagnostics.checkConfig(path: store.config)
         var checks = [configCheck]
-        if let path = store.database ?? config?.daemon.database {
+        if let postgres = config?.daemon.postgres, store.database.map(QueueStore.isPostgresURL) ?? true {
+            checks += await Diagnostics.checkPostgres(postgres, configFile: store.config)
+        } else if let path = store.database ?? config?.daemon.database {
             checks += Diagnostics.checkDatabase(path: path)
         } else {
             checks.append(DiagnosticCheck("database", .notChecked, "not checked: no valid config to name it (or give --database)"))

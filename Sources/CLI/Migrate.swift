@@ -1,5 +1,6 @@
 import ArgumentParser
 import ChangegateConfig
+import Daemon
 import Foundation
 import Logging
 import PostgresQueue
@@ -34,9 +35,7 @@ struct Migrate: AsyncParsableCommand {
             let instance = try source.instanceID()
             var logger = Logger(label: "changegate.migrate")
             logger.logLevel = .error
-            let endpoint = PostgresEndpoint(host: settings.host, port: settings.port, user: settings.user, password: password,
-                                            database: settings.database, tls: settings.tls == .verifyFull,
-                                            rootCertificate: settings.rootCertificate, applicationName: "changegate migrate")
+            let endpoint = PostgresEndpoint(settings, password: password, applicationName: "changegate migrate")
             let cursor = ExportCursor(source)
             let (counts, after) = try await PostgresQueueStore.withStore(endpoint, logger: logger) { target in
                 guard try await target.queueRowCount() == 0 else {

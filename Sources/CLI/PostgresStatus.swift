@@ -1,4 +1,5 @@
 import ChangegateConfig
+import Daemon
 import Foundation
 import Logging
 import PostgresQueue
@@ -6,16 +7,15 @@ import QueueStore
 
 extension StoreOptions {
     /// The config's PostgreSQL queue, when it names one (and `--database` does not point elsewhere).
-    func postgres() throws -> (settings: PostgresSettings, endpoint: PostgresEndpoint)? {
+    /// `command` names the session in `pg_stat_activity` ("changegate status").
+    func postgres(command: String = "status") throws -> (settings: PostgresSettings, endpoint: PostgresEndpoint)? {
         if let database, !QueueStore.isPostgresURL(database) { return nil }
         let loaded: ChangegateConfiguration
         do { loaded = try ConfigLoader.load(path: config) } catch { throw CLIError.config(error) }
         guard let p = loaded.daemon.postgres else { return nil }
         let password: String?
         do { password = try p.readPassword(configFile: config) } catch { throw CLIError.config(error) }
-        return (p, PostgresEndpoint(host: p.host, port: p.port, user: p.user, password: password, database: p.database,
-                                    tls: p.tls == .verifyFull, rootCertificate: p.rootCertificate,
-                                    applicationName: "changegate status"))
+        return (p, PostgresEndpoint(p, password: password, applicationName: "changegate \(command)"))
     }
 }
 

@@ -28,11 +28,11 @@ struct Enqueue: AsyncParsableCommand {
                 dict[String(v[..<eq])] = String(v[v.index(after: eq)...])
             }
             let json = dict.isEmpty ? nil : String(decoding: try JSONSerialization.data(withJSONObject: dict, options: [.sortedKeys]), as: UTF8.self)
-            let q = try store.open()
-            let id = try q.enqueue(project: project, environment: environment, release: release, changeNumber: changeNumber,
-                                   requestedBy: requestedBy ?? ProcessInfo.processInfo.environment["USER"], variables: json,
-                                   changeType: changeType, idempotencyKey: idempotencyKey, notBefore: notBefore,
-                                   changeTemplate: changeTemplate)
+            let request = EnqueueRequest(project: project, environment: environment, release: release, changeNumber: changeNumber,
+                                         requestedBy: requestedBy ?? ProcessInfo.processInfo.environment["USER"], variables: json,
+                                         changeType: changeType, idempotencyKey: idempotencyKey, notBefore: notBefore,
+                                         changeTemplate: changeTemplate)
+            let id = try await store.withQueue(readOnly: false, command: "enqueue") { q in try await q.queue(request) }
             print(id)
         }
     }
@@ -124,18 +124,19 @@ struct Logs: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let q = try store.open(readOnly: true)
-            _ = try q.task(id)
-            var last: Int64 = 0
-            while true {
-                for line in try q.log(of: id, after: last) {
-                    last = line.id
-                    let tag = line.stream == .event ? "" : "[\(line.stream.rawValue)] "
-                    print("\(Timestamp.format(line.at)) \(tag)\(line.text)")
+            try await store.withQueue(readOnly: true, command: "logs") { q in
+                _ = try await q.task(id)
+                var last: Int64 = 0
+                while true {
+                    for line in try await q.logLines(of: id, after: last) {
+                        last = line.id
+                        let tag = line.stream == .event ? "" : "[\(line.stream.rawValue)] "
+                        print("\(Timestamp.format(line.at)) \(tag)\(line.text)")
+                    }
+                    guard follow else { return }
+                    if try await q.task(id).state.isTerminal, try await q.logLines(of: id, after: last).isEmpty { return }
+                    try await Task.sleep(for: .milliseconds(200))
                 }
-                guard follow else { return }
-                if try q.task(id).state.isTerminal, try q.log(of: id, after: last).isEmpty { return }
-                try await Task.sleep(for: .milliseconds(200))
             }
         }
     }
@@ -150,11 +151,12 @@ struct Cancel: AsyncParsableCommand {
 
     func run() async throws {
         try await reporting {
-            let q = try store.open()
-            if try q.requestCancel(id) {
-                print("Cancellation of task \(id) requested.")
-            } else {
-                throw CLIError.failure("task \(id) has already finished (\(try q.task(id).state.rawValue)); nothing to cancel")
+            try await store.withQueue(readOnly: false, command: "cancel") { q in
+                if try await q.cancel(id) {
+                    print("Cancellation of task \(id) requested.")
+                } else {
+                    throw CLIError.failure("task \(id) has already finished (\(try await q.task(id).state.rawValue)); nothing to cancel")
+                }
             }
         }
     }

@@ -26,7 +26,7 @@ public struct MetricsEndpoint: Service {
     public func run() async throws {
         let router = Router()
         router.get("/metrics") { [metrics, gauges] _, _ -> Response in
-            gauges?.refresh()
+            await gauges?.refresh()
             return Response(
                 status: .ok,
                 headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],

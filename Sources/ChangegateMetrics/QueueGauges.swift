@@ -3,10 +3,11 @@ import GRDB
 import Prometheus
 import QueueContract
 
-/// Figures read from the queue database at each scrape (read-only queries, a connection of its own): what is
-/// in the database is the truth, so these are right from the first scrape and across restarts.
+/// Figures read from the queue database at each scrape: what is in the database is the truth, so these are right
+/// from the first scrape and across restarts. SQLite is read on a read-only connection of its own; PostgreSQL
+/// through the daemon's pool (`init(read:)`, one statement, so the figures agree with each other).
 public final class QueueGauges: Sendable {
-    private let database: DatabaseQueue
+    private let snapshot: @Sendable () async throws -> Snapshot
     private let registry: PrometheusCollectorRegistry
 
     public init(databasePath: String, registry: PrometheusCollectorRegistry) throws {
@@ -14,7 +15,14 @@ public final class QueueGauges: Sendable {
         config.readonly = true
         config.busyMode = .timeout(5)
         config.prepareDatabase { db in try db.execute(sql: "PRAGMA cache_size = -128") }
-        database = try DatabaseQueue(path: databasePath, configuration: config)
+        let database = try DatabaseQueue(path: databasePath, configuration: config)
+        snapshot = { try Self.read(database) }
+        self.registry = registry
+    }
+
+    /// Figures from another backend.
+    public init(registry: PrometheusCollectorRegistry, read: @escaping @Sendable () async throws -> Snapshot) {
+        snapshot = read
         self.registry = registry
     }
 
@@ -22,10 +30,19 @@ public final class QueueGauges: Sendable {
         public var byState: [TaskState: Int]
         public var oldestWaitingSeconds: Double
         public var auditHeadSeq: Int64
+
+        public init(byState: [TaskState: Int], oldestWaitingSeconds: Double, auditHeadSeq: Int64) {
+            self.byState = byState
+            self.oldestWaitingSeconds = oldestWaitingSeconds
+            self.auditHeadSeq = auditHeadSeq
+        }
     }
 
-    /// Reads the figures once (one read transaction, so they agree with each other).
-    public func read() throws -> Snapshot {
+    /// Reads the figures once.
+    public func read() async throws -> Snapshot { try await snapshot() }
+
+    /// One read transaction, so the figures agree with each other.
+    static func read(_ database: DatabaseQueue) throws -> Snapshot {
         try database.read { db in
             var byState: [TaskState: Int] = [:]
             let rows = try Row.fetchAll(db, sql: """
@@ -44,10 +61,10 @@ public final class QueueGauges: Sendable {
 
     /// Refreshes the gauges from the database; on failure `changegate_database_readable` is 0 and the
     /// gauges keep their last values.
-    public func refresh() {
+    public func refresh() async {
         let readable = registry.makeGauge(descriptor: DaemonMetrics.name(
             "changegate_database_readable", "1 when the last scrape could read the queue database, else 0."))
-        guard let snapshot = try? read() else {
+        guard let snapshot = try? await read() else {
             readable.set(to: 0)
             return
         }

@@ -16,9 +16,7 @@ public enum Daemon {
         let config = try ConfigLoader.load(path: configPath)
         if let postgres = config.daemon.postgres {
             // The pool runs for as long as the daemon; the leader lease lets one daemon of several run the scheduler.
-            var endpoint = PostgresEndpoint(host: postgres.host, port: postgres.port, user: postgres.user,
-                                            password: try postgres.readPassword(configFile: configPath), database: postgres.database,
-                                            tls: postgres.tls == .verifyFull, rootCertificate: postgres.rootCertificate)
+            var endpoint = PostgresEndpoint(postgres, password: try postgres.readPassword(configFile: configPath))
             // A quarter of the lease: a frozen leader's locks are gone long before a standby may take over.
             endpoint.idleInTransactionTimeout = max(.seconds(1), postgres.leaderLease / 4)
             try await PostgresQueueStore.withStore(endpoint, logger: logger) { store in
@@ -36,7 +34,7 @@ public enum Daemon {
     }
 
     /// The services on an open queue, whatever its backend. `sqlitePath`: the file the scrape-time database gauges
-    /// read (they exist for SQLite only so far; on PostgreSQL `/metrics` serves the event metrics).
+    /// read on SQLite (on PostgreSQL they are read through the store's pool).
     /// `lease`: a shared queue, where this daemon runs the scheduler only while it holds the leader lease.
     static func run(config: ChangegateConfiguration, configPath: String, store: any QueueStorage, sqlitePath: String?,
                     lease: (PostgresQueueStore, Duration)? = nil, logger: Logger) async throws {
@@ -72,6 +70,12 @@ public enum Daemon {
         if let listen = config.daemon.metricsListen {
             // First in the list, so stopped last: scrapes still answer while deployments drain.
             let gauges = try sqlitePath.map { try QueueGauges(databasePath: $0, registry: metrics.registry) }
+                ?? lease.map { postgres, _ in
+                    QueueGauges(registry: metrics.registry) {
+                        let f = try await postgres.gaugeFigures()
+                        return .init(byState: f.byState, oldestWaitingSeconds: f.oldestWaitingSeconds, auditHeadSeq: f.auditHeadSeq)
+                    }
+                }
             services.insert(.init(service: MetricsEndpoint(listen: listen, metrics: metrics, gauges: gauges, logger: logger)), at: 0)
         }
         if let webhook = config.daemon.webhook {

@@ -110,6 +110,14 @@ public final class PostgresQueueStore: QueueStorage {
 
     func wrap(_ error: any Error) -> QueueStoreError { Self.wrap(error, url: path) }
 
+    /// The key out of the server's detail, `Key (idempotency_key)=(release-7) already exists.`, as SQLite's
+    /// error gives it; the whole detail when it has another shape.
+    static func duplicateKey(inDetail detail: String) -> String {
+        let prefix = "Key (idempotency_key)=(", suffix = ") already exists."
+        guard detail.hasPrefix(prefix), detail.hasSuffix(suffix), detail.count > prefix.count + suffix.count else { return detail }
+        return String(detail.dropFirst(prefix.count).dropLast(suffix.count))
+    }
+
     /// Turns a driver error into one that says what to do. PSQLError's own description hides details on purpose;
     /// the server's message and SQLSTATE carry no secret, so they are shown.
     static func wrap(_ error: any Error, url: String) -> QueueStoreError {
@@ -126,7 +134,7 @@ public final class PostgresQueueStore: QueueStorage {
             let state = p.serverInfo?[.sqlState] ?? ""
             switch state {
             case "23505" where message.contains("deployments_idempotency"):
-                return .duplicateIdempotencyKey(p.serverInfo?[.detail] ?? "")
+                return .duplicateIdempotencyKey(duplicateKey(inDetail: p.serverInfo?[.detail] ?? ""))
             case "28P01", "28000":
                 return .postgres(url: url, message: message, fix: "check the user in the URL, database_password_file, and the server's pg_hba.conf")
             case "3D000":

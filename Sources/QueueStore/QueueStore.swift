@@ -134,7 +134,7 @@ public enum QueueStoreError: Error, Sendable, CustomStringConvertible {
         case .postgres(let url, let message, let fix):
             "PostgreSQL queue \(url): \(message); \(fix)"
         case .postgresNotSupportedHere(let url):
-            "\(url) is a PostgreSQL queue; this command reads SQLite queues only so far. Use psql with the roles in docs/postgresql.md (the daemon itself runs on PostgreSQL)."
+            "\(url) is a PostgreSQL queue, which this reads only through a config: set it as [daemon] database with database_password_file, and give that config with --config instead of --database."
         case .notLeader(let url, let epoch, let reason):
             "this daemon no longer leads \(url) (its epoch \(epoch): \(reason)); the write was refused. It stops its deploys and restarts as a standby."
         }

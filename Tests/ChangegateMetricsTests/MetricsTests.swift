@@ -77,11 +77,11 @@ struct TemporaryQueue {
 }
 
 @Suite struct QueueGaugesTests {
-    @Test func gaugesComeFromTheDatabaseAtScrapeTime() throws {
+    @Test func gaugesComeFromTheDatabaseAtScrapeTime() async throws {
         let queue = TemporaryQueue()
         defer { queue.remove() }
         let db = try queue.create()
-        try db.write { db in
+        try await db.write { db in
             for _ in 0..<3 { try db.execute(sql: "INSERT INTO deployments (project, environment, release) VALUES ('p', 'e', '1')") }
             try db.execute(sql: """
                 UPDATE deployments SET state = 'awaiting_approval',
@@ -91,7 +91,7 @@ struct TemporaryQueue {
         }
         let metrics = DaemonMetrics()
         let gauges = try QueueGauges(databasePath: queue.path, registry: metrics.registry)
-        gauges.refresh()
+        await gauges.refresh()
         let text = String(decoding: metrics.exposition(), as: UTF8.self)
         #expect(text.contains(#"changegate_deployments{state="queued"} 1"#), "\(text)")
         #expect(text.contains(#"changegate_deployments{state="awaiting_approval"} 1"#))
@@ -99,7 +99,7 @@ struct TemporaryQueue {
         #expect(text.contains("changegate_deploys_running 1"))
         #expect(text.contains("changegate_audit_head_seq 0"))
         #expect(text.contains("changegate_database_readable 1"))
-        let oldest = try gauges.read().oldestWaitingSeconds
+        let oldest = try await gauges.read().oldestWaitingSeconds
         #expect(oldest >= 599 && oldest < 3600, "\(oldest)")
     }
 }

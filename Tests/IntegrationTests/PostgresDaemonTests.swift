@@ -5,12 +5,12 @@ import TestSupport
 /// The built daemon on a PostgreSQL queue (a throw-away cluster), rows inserted with `psql` as producers do.
 @Suite(.serialized) struct PostgresDaemonTests {
     /// A cluster with an empty `changegate` database, and a daemon configured for it with its password in a file.
-    static func withDaemon(projects: String, _ body: (PostgresCluster, DaemonProcess, SimulatorProcess) async throws -> Void) async throws {
+    static func withDaemon(projects: String, extra: String = "", _ body: (PostgresCluster, DaemonProcess, SimulatorProcess) async throws -> Void) async throws {
         try await PostgresCluster.with { cluster in
             try cluster.createDatabase("changegate")
             let sim = try await SimulatorProcess()
             let url = "postgresql://\(cluster.superuser)@127.0.0.1:\(cluster.port)/changegate?sslmode=disable"
-            let d = try DaemonProcess(simulator: sim, projects: projects, postgres: (url, cluster.password))
+            let d = try DaemonProcess(simulator: sim, projects: projects, extra: extra, postgres: (url, cluster.password))
             try d.start()
             do {
                 try await eventually("the daemon to be ready on PostgreSQL", timeout: .seconds(30)) { d.log.contains("changegate is ready") }
