@@ -3,7 +3,7 @@
 # --packaging: also what `make deb` and the clean-machine test need (debhelper, lintian, debootstrap, nspawn).
 set -euo pipefail
 # postgresql: the PostgreSQL queue's tests start throw-away clusters with its initdb, pg_ctl and psql.
-packages=(libsqlite3-dev libsystemd-dev sqlite3 pkg-config systemd util-linux procps curl ca-certificates openssl python3 postgresql)
+packages=(libsqlite3-dev libsystemd-dev sqlite3 pkg-config systemd util-linux procps curl ca-certificates openssl python3 postgresql iproute2)
 if [[ ${1:-} == --packaging ]]; then
   packages+=(debhelper dpkg-dev fakeroot lintian debootstrap systemd-container debian-archive-keyring)
 fi

@@ -41,6 +41,14 @@ left_processes() {
 # A process's group id (the third field after the parenthesised command name in /proc/PID/stat).
 group() { sed 's/.*) //' "/proc/$1/stat" 2>/dev/null | cut -d' ' -f3; }
 processes=$(left_processes)
+# Network namespaces of the partition test (cg-test-*, with their veth pairs): host state, never left behind.
+namespaces=$(ip netns list 2>/dev/null | sed -n 's/^\(cg-test-[0-9a-f]*\).*/\1/p')
+for ns in $namespaces; do
+  echo "run-tests.sh: network namespace $ns was left behind (now removed); the test's NetworkNamespace must be released" >&2
+  ip netns delete "$ns" 2>/dev/null
+  ip link delete "cgh${ns#cg-test-}" 2>/dev/null
+  [ "$status" -ne 0 ] || status=1
+done
 # SwiftPM's own, left by every `swift test` (also one that runs no test): empty lock files and empty
 # TemporaryDirectory.* folders. Not the tests': removed without a word.
 find "$scratch" -maxdepth 1 -type f -name '_*.lock' -size 0 -delete

@@ -69,10 +69,14 @@ final class DaemonProcess: @unchecked Sendable {
         return path
     }
 
+    /// A command the daemon runs under, e.g. `ip netns exec NAME` (which execs it: the pid stays the daemon's).
+    var launcher: [String] = []
+
     func start() throws {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Binaries.changegate)
-        p.arguments = ["daemon", "--config", configPath]
+        let command = launcher + [Binaries.changegate, "daemon", "--config", configPath]
+        p.executableURL = URL(fileURLWithPath: command[0])
+        p.arguments = Array(command.dropFirst())
         FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
         log.seekToEndOfFile()

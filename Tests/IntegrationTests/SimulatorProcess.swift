@@ -6,13 +6,16 @@ final class SimulatorProcess: @unchecked Sendable {
     let port: Int
     let dir: String
 
-    var base: String { "http://127.0.0.1:\(port)" }
+    let host: String
+    var base: String { "http://\(host):\(port)" }
 
-    init(extraArguments: [String] = []) async throws {
+    /// `host`: the address to bind, loopback unless a test's network namespace must reach it.
+    init(host: String = "127.0.0.1", extraArguments: [String] = []) async throws {
+        self.host = host
         dir = try tempDirectory("sim")
         let portFile = "\(dir)/port"
         process.executableURL = URL(fileURLWithPath: Binaries.simulator)
-        process.arguments = ["--port", "0", "--port-file", portFile, "--quiet"] + extraArguments
+        process.arguments = ["--host", host, "--port", "0", "--port-file", portFile, "--quiet"] + extraArguments
         process.standardOutput = FileHandle(forWritingAtPath: "/dev/null")
         process.standardError = FileHandle(forWritingAtPath: "/dev/null")
         var found: Int?

@@ -36,8 +36,11 @@ public final class PostgresCluster: Sendable {
     /// Runs `body` with a started cluster and removes it afterwards, whatever `body` does.
     /// Starting and stopping wait seconds for initdb and pg_ctl: that happens on a thread of its own, never on
     /// the few threads of the cooperative pool, which the other tests running meanwhile need.
-    public static func with<Result>(_ body: (PostgresCluster) async throws -> Result) async throws -> Result {
-        let cluster = try await offPool { try start() }
+    /// `listen`: addresses beside 127.0.0.1 the server listens on, `clients`: networks (CIDR) allowed to log in
+    /// with the password from there (a test's network namespace).
+    public static func with<Result>(listen: [String] = [], clients: [String] = [],
+                                    _ body: (PostgresCluster) async throws -> Result) async throws -> Result {
+        let cluster = try await offPool { try start(listen: listen, clients: clients) }
         do {
             let result = try await body(cluster)
             await offPool { cluster.stop() }
@@ -61,7 +64,7 @@ public final class PostgresCluster: Sendable {
         }
     }
 
-    public static func start() throws -> PostgresCluster {
+    public static func start(listen: [String] = [], clients: [String] = []) throws -> PostgresCluster {
         let binaries = try binaryDirectory()
         let runAs: String? = getuid() == 0 ? "postgres" : nil
         var owner: (uid_t, gid_t)?
@@ -81,13 +84,22 @@ public final class PostgresCluster: Sendable {
             if let (uid, gid) = owner { _ = chown("\(directory)/pwfile", uid, gid) }
             try Self.run(runAs, "\(binaries)/initdb", ["-D", "\(directory)/data", "-U", "postgres", "--pwfile=\(directory)/pwfile",
                                                       "--auth-local=trust", "--auth-host=scram-sha-256", "-E", "UTF8", "--locale=C", "--no-sync"])
+            if !clients.isEmpty {
+                let hba = "\(directory)/data/pg_hba.conf"
+                let lines = clients.map { "host all all \($0) scram-sha-256\n" }.joined()
+                let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: hba))
+                try handle.seekToEnd()
+                try handle.write(contentsOf: Data(lines.utf8))
+                try handle.close()
+            }
+            let addresses = (["127.0.0.1"] + listen).joined(separator: ",")
             // A port taken between the probe and the start (another test's cluster) is retried with another.
             var lastError: (any Error)?
             for _ in 0..<5 {
                 let port = try freePort()
                 do {
                     try Self.run(runAs, "\(binaries)/pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60", "-o",
-                                                              "-k \(directory) -p \(port) -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+                                                              "-k \(directory) -p \(port) -c listen_addresses=\(addresses) -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
                                                               "start"])
                     return PostgresCluster(directory: directory, port: port, binaries: binaries, runAs: runAs)
                 } catch {
