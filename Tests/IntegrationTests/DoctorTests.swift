@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import TestSupport
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -143,7 +144,7 @@ import Glibc
     }
 
     @Test func aClosedPortFailsAtTCPAndAMissingDatabaseIsNamed() throws {
-        let port = try Self.closedLoopbackPort()
+        let port = try freeLoopbackPort()
         let d = try DaemonProcess(simulator: nil, projects: "")
         try d.configure("""
             [servicenow.down]
@@ -160,21 +161,5 @@ import Glibc
         #expect(tcp.hasPrefix("FAIL") && tcp.contains("Connection refused"), "\(tcp)")
         #expect(Self.line(r, "servicenow.down OAuth token").hasPrefix("SKIP"))
         #expect(Self.line(r, "database").hasPrefix("FAIL") && Self.line(r, "database").contains("does not exist"))
-    }
-
-    /// A loopback port nobody listens on: bound by the kernel's choice, then closed.
-    static func closedLoopbackPort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw HarnessError("cannot bind a loopback port") }
-        return Int(UInt16(bigEndian: addr.sin_port))
     }
 }

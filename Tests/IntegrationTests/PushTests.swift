@@ -3,6 +3,7 @@ import Crypto
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 
 /// Push notifications end to end: the built daemon with `webhook_listen` and a poll interval no test waits for,
 /// the simulator as the instance whose business rule posts signed notices.
@@ -13,7 +14,7 @@ import Testing
 
     /// A daemon with the webhook on a free loopback port, its secret in a 0600 file, started and listening.
     static func daemon(_ sim: SimulatorProcess) async throws -> (DaemonProcess, url: String) {
-        let port = try freePort()
+        let port = try freeLoopbackPort()
         let d = try DaemonProcess(simulator: sim, pollInterval: pollInterval, projects: "", extra: """
             webhook_listen = "127.0.0.1:\(port)"
             webhook_secret_file = "@DIR@/webhook-secret"
@@ -108,22 +109,5 @@ import Testing
             let text = "\(entry["path"] as? String ?? "")?\((entry["query"] as? String ?? "").removingPercentEncoding ?? "")"
             return text.contains(change.number) || text.contains(change.sysID)
         }.count
-    }
-
-    /// A loopback port nothing listens on now (the kernel's pick for port 0).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw HarnessError("socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw HarnessError("bind() to a free port failed") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -96,7 +96,7 @@ public final class PostgresCluster: Sendable {
             // A port taken between the probe and the start (another test's cluster) is retried with another.
             var lastError: (any Error)?
             for _ in 0..<5 {
-                let port = try freePort()
+                let port = try freeLoopbackPort()
                 do {
                     try Self.run(runAs, "\(binaries)/pg_ctl", ["-D", "\(directory)/data", "-l", "\(directory)/server.log", "-w", "-t", "60", "-o",
                                                               "-k \(directory) -p \(port) -c listen_addresses=\(addresses) -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
@@ -187,22 +187,6 @@ public final class PostgresCluster: Sendable {
         return (code, String(decoding: o, as: UTF8.self), String(decoding: e, as: UTF8.self))
     }
 
-    /// A loopback port nobody listens on right now.
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw ClusterError("socket: \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var addr = sockaddr_in()
-        addr.sin_family = sa_family_t(AF_INET)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
-        addr.sin_port = 0
-        var len = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &addr) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, len) == 0 && getsockname(fd, $0, &len) == 0 }
-        }
-        guard bound else { throw ClusterError("bind: \(String(cString: strerror(errno)))") }
-        return Int(UInt16(bigEndian: addr.sin_port))
-    }
 }
 
 public struct ClusterError: Error, CustomStringConvertible {
