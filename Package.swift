@@ -112,7 +112,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ChangeWebhookTests", dependencies: [
-            "ChangeWebhook",
+            "ChangeWebhook", "TestSupport",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
@@ -215,8 +215,9 @@ let package = Package(
             "PostgresQueue", "QueueStore", "QueueContract", "AuditTrail", "TestSupport",
             .product(name: "Logging", package: "swift-log"),
         ]),
-        .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore", "QueueContract", "AuditTrail", .product(name: "GRDB", package: "GRDB.swift")]),
-        // Helpers shared by test targets (an RFC 4180 reader, sha256sum, spawning without inherited descriptors, PostgreSQL).
+        .testTarget(name: "QueueStoreTests", dependencies: ["QueueStore", "QueueContract", "AuditTrail", "TestSupport", .product(name: "GRDB", package: "GRDB.swift")]),
+        // Helpers shared by test targets (an RFC 4180 reader, sha256sum, spawning without inherited descriptors, PostgreSQL,
+        // the trait that keeps blocking tests off the cooperative pool).
         .target(name: "TestSupport", path: "Tests/TestSupport"),
         .testTarget(name: "AuditTrailTests", dependencies: ["AuditTrail", "TestSupport"], exclude: ["Golden"]),
         .testTarget(name: "StateMachineTests", dependencies: ["StateMachine", "QueueContract", "ServiceNowModel"]),
@@ -231,7 +232,7 @@ let package = Package(
                 .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
             ]
         ),
-        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Daemon", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(name: "SystemdTests", dependencies: ["Systemd", "Daemon", "TestSupport", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "ChangegateConfigTests", dependencies: ["ChangegateConfig"]),
         .testTarget(name: "DoctorTests", dependencies: [
             "Doctor", "ServiceNowClient", "ServiceNowSimulator",

@@ -6,9 +6,10 @@ import NIOCore
 import NIOSSL
 import ServiceLifecycle
 import Testing
+import TestSupport
 
 /// The listener with its own certificate: a client that trusts it is served, one that does not is refused.
-@Suite struct TLSTests {
+@Suite(.ownThreads) struct TLSTests {
     /// A self-signed certificate for 127.0.0.1 in a fresh folder, removed by the caller.
     static func certificate(in dir: String) throws {
         let p = Process()

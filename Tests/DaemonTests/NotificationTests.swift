@@ -4,10 +4,11 @@ import Foundation
 import QueueContract
 import ServiceNowModel
 import Testing
+import TestSupport
 
 /// Push notifications in the scheduler: a notice makes it read the change at once (the clock never moves here,
 /// so no poll comes due) and decide from what it read.
-@Suite(.serialized) struct NotificationTests {
+@Suite(.serialized, .ownThreads) struct NotificationTests {
     static let config = environments + simConnection + project("web", command: "true")
 
     @Test func aNoticeForAWatchedChangeIsReadAtOnceAndDecided() async throws {

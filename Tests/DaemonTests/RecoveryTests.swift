@@ -7,7 +7,7 @@ import Testing
 import TestSupport
 
 /// Start-up recovery, with rows left as a crashed daemon leaves them.
-@Suite(.serialized) struct RecoveryTests {
+@Suite(.serialized, .ownThreads) struct RecoveryTests {
     static let config = environments + simConnection + project("web", command: "true")
 
     /// A process group of its own, as a deploy command runs, left without a parent; returns its leader's pid.

@@ -5,9 +5,10 @@ import QueueContract
 import QueueStore
 import ServiceNowModel
 import Testing
+import TestSupport
 
 /// The schedule-aware gate, the evidence and the close-out, against the in-memory ServiceNow.
-@Suite(.serialized) struct ScheduleGateTests {
+@Suite(.serialized, .ownThreads) struct ScheduleGateTests {
     static func config(_ extra: String, command: String = "echo deployed-ok") -> String {
         environments + simConnection + project("web", command: command, extra: extra)
     }

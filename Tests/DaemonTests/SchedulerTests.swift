@@ -1,4 +1,5 @@
 @testable import Daemon
+import TestSupport
 import Foundation
 import QueueContract
 import QueueStore
@@ -6,7 +7,7 @@ import ServiceNowClient
 import ServiceNowModel
 import Testing
 
-@Suite(.serialized) struct SchedulerTests {
+@Suite(.serialized, .ownThreads) struct SchedulerTests {
     static let config = environments + simConnection + project("web", command: "true")
         + project("batch", command: "true", controlled: false)
 

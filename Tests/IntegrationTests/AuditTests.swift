@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The audit trail as the built daemon writes it, checked and tampered with through the sqlite3 CLI.
-@Suite(.serialized) struct AuditTests {
+@Suite(.serialized, .ownThreads) struct AuditTests {
     struct Scenario {
         var sim: SimulatorProcess
         var d: DaemonProcess

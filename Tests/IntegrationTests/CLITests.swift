@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The operator commands against a running daemon: enqueue, status, logs -f.
-@Suite struct CLITests {
+@Suite(.ownThreads) struct CLITests {
     @Test func enqueueStatusAndFollowTheLog() async throws {
         let d = try DaemonProcess(simulator: nil, projects: "")
         try d.configure(DaemonFlowTests.project("web", command: try d.script("deploy.sh", "echo one; sleep 1; echo two"), controlled: false))

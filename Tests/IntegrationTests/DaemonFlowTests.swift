@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The daemon, as built, against the simulator, with rows inserted by the sqlite3 CLI.
-@Suite(.serialized) struct DaemonFlowTests {
+@Suite(.serialized, .ownThreads) struct DaemonFlowTests {
     static func project(_ name: String, command: String, controlled: Bool = true, extra: String = "") -> String {
         """
         [projects.\(name)]

@@ -6,7 +6,7 @@ import Glibc
 #endif
 
 /// `changegate doctor` against the simulator, and the integration errors the daemon records for `status`.
-@Suite(.serialized) struct DoctorTests {
+@Suite(.serialized, .ownThreads) struct DoctorTests {
     static func doctor(_ d: DaemonProcess, _ extra: [String] = []) throws -> CommandResult {
         try run(Binaries.changegate, ["doctor", "--config", d.configPath] + extra)
     }

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Rejection, aborts, reuse of one change, cancellation and bad rows.
-@Suite(.serialized) struct GuardTests {
+@Suite(.serialized, .ownThreads) struct GuardTests {
     @Test func existingChangeByNumberIsReusedAndClosedOnlyAfterTheLastUser() async throws {
         let sim = try await SimulatorProcess()
         let change = try await sim.createChange(["short_description": "Release train 42", "type": "normal", "state": -1, "approval": "approved"])

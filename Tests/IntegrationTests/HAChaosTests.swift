@@ -7,7 +7,7 @@ import TestSupport
 /// Asserted afterwards: every row terminal and none lost, at most one start per deployment (none started by two
 /// daemons), every change-controlled start inside Implement as ServiceNow saw it at that moment, exactly one change
 /// per deployment, the audit chain verifying. Printed: the failover times.
-@Suite(.serialized) struct HAChaosTests {
+@Suite(.serialized, .ownThreads) struct HAChaosTests {
     static let total = 200
 
     @Test func twoHundredDeploymentsThroughKilledFrozenAndRestartedLeaders() async throws {

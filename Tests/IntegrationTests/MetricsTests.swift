@@ -1,9 +1,10 @@
 import AsyncHTTPClient
 import Foundation
 import Testing
+import TestSupport
 
 /// The built daemon serving `/metrics` on a unix socket, scraped while real deployments move.
-@Suite(.serialized) struct MetricsTests {
+@Suite(.serialized, .ownThreads) struct MetricsTests {
     /// The daemon with `metrics_listen` on a socket in its folder, one change-controlled project.
     func daemon(_ sim: SimulatorProcess) throws -> (DaemonProcess, socket: String) {
         let dir = try tempDirectory("metrics")

@@ -4,7 +4,7 @@ import TestSupport
 
 /// `changegate migrate --to postgresql://…`: an SQLite queue the daemon worked on, copied into an empty database
 /// with its rows, task logs, audit chain and instance id, and a PostgreSQL daemon carrying on from it.
-@Suite(.serialized) struct MigrateTests {
+@Suite(.serialized, .ownThreads) struct MigrateTests {
     static let projects = """
         [projects.web]
         change_controlled = false

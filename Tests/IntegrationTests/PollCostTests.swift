@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// The poll's cost against the simulator over HTTP: one request a cycle whatever the number waiting, the reconcile
 /// on its own cadence, and an approval seen through the delta read.
-@Suite(.serialized) struct PollCostTests {
+@Suite(.serialized, .ownThreads) struct PollCostTests {
     /// 100 deployments wait on 100 changes; while nothing changes, every request is the one delta read of a cycle.
     @Test func aPollCycleCostsOneRequestHoweverManyWait() async throws {
         let sim = try await SimulatorProcess()

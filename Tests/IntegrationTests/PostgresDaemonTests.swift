@@ -3,7 +3,7 @@ import Testing
 import TestSupport
 
 /// The built daemon on a PostgreSQL queue (a throw-away cluster), rows inserted with `psql` as producers do.
-@Suite(.serialized) struct PostgresDaemonTests {
+@Suite(.serialized, .ownThreads) struct PostgresDaemonTests {
     /// A cluster with an empty `changegate` database, and a daemon configured for it with its password in a file.
     static func withDaemon(projects: String, extra: String = "", _ body: (PostgresCluster, DaemonProcess, SimulatorProcess) async throws -> Void) async throws {
         try await PostgresCluster.with { cluster in

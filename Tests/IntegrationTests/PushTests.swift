@@ -7,7 +7,7 @@ import TestSupport
 
 /// Push notifications end to end: the built daemon with `webhook_listen` and a poll interval no test waits for,
 /// the simulator as the instance whose business rule posts signed notices.
-@Suite(.serialized) struct PushTests {
+@Suite(.serialized, .ownThreads) struct PushTests {
     static let secret = "push-test-secret-0123456789abcdef0123"
     /// Longer than any test here runs: a deployment that completes did so because of a notice, not a poll.
     static let pollInterval = "120s"

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Crashes, restarts, a second daemon, a bad config, and what polling costs.
-@Suite(.serialized) struct RecoveryTests {
+@Suite(.serialized, .ownThreads) struct RecoveryTests {
     @Test func killNineRightAfterTheChangeIsCreatedNeverMakesASecondChange() async throws {
         let sim = try await SimulatorProcess()
         let d = try DaemonProcess(simulator: sim, projects: "")

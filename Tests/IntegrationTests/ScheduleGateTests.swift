@@ -2,10 +2,11 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import Testing
+import TestSupport
 
 /// The schedule-aware gate, the evidence and the close-out (docs/schedule-gate.md), end to end: the built daemon
 /// against the simulator, blackouts, CIs and faults set through its control API, rows inserted by the sqlite3 CLI.
-@Suite(.serialized) struct ScheduleGateTests {
+@Suite(.serialized, .ownThreads) struct ScheduleGateTests {
     // MARK: helpers
 
     /// A Glide date-time (UTC), as the simulator's control API takes it.

@@ -1,9 +1,10 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// No deploy command runs unsupervised: its pid is recorded before it runs, and after a crash a leftover is
 /// stopped (TERM, then KILL) before its slot is free. The deploy commands here kill the daemon themselves.
-@Suite(.serialized) struct UnsupervisedRunTests {
+@Suite(.serialized, .ownThreads) struct UnsupervisedRunTests {
     /// Starts a deployment whose command first kills the daemon (`kill -9 $PPID`), then restarts the daemon.
     static func crashDuringDeploy(_ body: String, grace: String = "2s") async throws -> (DaemonProcess, Int64, Int32, String) {
         let sim = try await SimulatorProcess()

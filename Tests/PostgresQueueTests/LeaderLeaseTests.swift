@@ -7,7 +7,7 @@ import TestSupport
 
 /// The leader lease and its fence, on a real server: one leader at a time, epochs that only grow, and writes of a
 /// leader that lost the lease refused inside their transaction.
-@Suite(.serialized) struct LeaderLeaseTests {
+@Suite(.serialized, .ownThreads) struct LeaderLeaseTests {
     static func withTwoStores(_ body: (PostgresCluster, PostgresQueueStore, PostgresQueueStore) async throws -> Void) async throws {
         try await PostgresCluster.with { cluster in
             try cluster.createDatabase("changegate")

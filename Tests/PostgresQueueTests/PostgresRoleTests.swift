@@ -7,7 +7,7 @@ import TestSupport
 
 /// What only PostgreSQL has: the roles of docs/postgresql.md (run from the page itself)
 /// and errors that say what to do.
-@Suite(.serialized) struct PostgresRoleTests {
+@Suite(.serialized, .ownThreads) struct PostgresRoleTests {
     /// The ```sql block of docs/postgresql.md whose first line is `-- changegate roles: <which>`.
     static func docsSQL(_ which: String) throws -> String {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()

@@ -4,10 +4,11 @@ import Synchronization
 import QueueContract
 import QueueStore
 import Testing
+import TestSupport
 
 /// The queue contract (docs/queue-contract.md), checked the same way on both backends: producers write with their
 /// own tool (sqlite3, psql), the daemon's side goes through `QueueStorage` only, as the scheduler does.
-@Suite(.serialized) struct QueueContractTests {
+@Suite(.serialized, .ownThreads) struct QueueContractTests {
     @Test(arguments: Backend.allCases)
     func aProducersInsertGetsTheDefaults(_ backend: Backend) async throws {
         try await ContractQueue.with(backend) { q in

@@ -1,4 +1,5 @@
 #if os(Linux)
+import TestSupport
 import Foundation
 import Glibc
 import GRDB
@@ -77,7 +78,7 @@ private func observing(_ watcher: DatabaseWatcher, _ body: (Seen) async throws -
 /// Long enough that the safety check (10 × this) cannot be what notices a change within the 10 s waits.
 private let inotifyOnly = Duration.seconds(60)
 
-@Suite struct DatabaseWatcherTests {
+@Suite(.ownThreads) struct DatabaseWatcherTests {
     @Test func noticesAnInsertFromTheSQLiteCLIAndNothingWhenNothingWasCommitted() async throws {
         try await withTempDir { dir in
             let path = "\(dir)/changegate.db"

@@ -2,6 +2,7 @@ import Foundation
 import GRDB
 import QueueContract
 import Testing
+import TestSupport
 @testable import QueueStore
 
 /// Runs the real sqlite3 CLI, as producers do.
@@ -20,7 +21,7 @@ private func sqlite3(_ db: String, _ sql: String) throws -> (status: Int32, outp
 
 /// A class: Swift Testing makes one instance per test and releases it when the test ends, passed or failed,
 /// so `deinit` removes the test's folder.
-@Suite final class QueueStoreTests {
+@Suite(.ownThreads) final class QueueStoreTests {
     private let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cg-store-\(UUID().uuidString)").path
 
     deinit { try? FileManager.default.removeItem(atPath: dir) }

@@ -4,6 +4,7 @@ import Testing
 
 import Daemon
 @testable import Systemd
+import TestSupport
 
 enum JournalProbe {
     static let socket = "/run/systemd/journal/socket"
@@ -19,7 +20,7 @@ enum JournalProbe {
     }()
 }
 
-@Suite struct JournalReadBackTests {
+@Suite(.ownThreads) struct JournalReadBackTests {
     /// Sends entries through the real handler and finds them with journalctl by a unique field.
     @Test func entriesAreReadBackWithTheirFields() throws {
         if let reason = JournalProbe.unavailableReason { try Test.cancel(Comment(rawValue: reason)) }
@@ -61,7 +62,7 @@ enum JournalProbe {
 ///
 /// Modes (CHANGEGATE_SYSTEMD_PROBE_MODE): `healthy` logs, notifies READY and runs the WatchdogService with a
 /// beating heartbeat for 5 s, then exits 0; `stall` never beats, so pings stop and systemd must restart it.
-@Suite struct InsideUnitProbe {
+@Suite(.ownThreads) struct InsideUnitProbe {
     @Test func actsAsTheDaemonInsideTheBoxUnit() async throws {
         guard let run = ProcessInfo.processInfo.environment["CHANGEGATE_SYSTEMD_PROBE_RUN"] else {
             try Test.cancel("only runs as ExecStart of changegate.service inside the systemd box (SystemdBoxTests)")

@@ -1,8 +1,9 @@
 import Foundation
 import Testing
+import TestSupport
 
 /// Real systemd 252 as PID 1 of a private box (Tests/SystemdBox/systemd-box). Serialized: each boots a box.
-@Suite(.serialized) struct SystemdBoxTests {
+@Suite(.serialized, .ownThreads) struct SystemdBoxTests {
     static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
 
@@ -198,7 +199,7 @@ import Testing
     }
 }
 
-@Suite struct UnitFileTests {
+@Suite(.ownThreads) struct UnitFileTests {
     static let unitPath = SystemdBoxTests.repository.appendingPathComponent("systemd/changegate.service").path
 
     @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/systemd-analyze"), "systemd-analyze missing"))
