@@ -105,7 +105,7 @@ import Testing
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/\(second)"), "an armed guard runs nothing")
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/\(third)"), "an armed guard runs nothing")
             #expect(try h.row(second).state == .queued)
-            FileManager.default.createFile(atPath: "\(dir)/go-\(first)", contents: nil)
+            try Data().write(to: URL(fileURLWithPath: "\(dir)/go-\(first)"))
             try await h.wait(second, .executing)
             #expect(try h.row(second).childPID == armed, "the second deployment is the guard that waited")
             try await eventually("the fourth deployment's guard armed once the second started") { guardProcess(task: fourth) != nil }
@@ -114,8 +114,8 @@ import Testing
             h.kick.yield()
             try await h.wait(third, .cancelled)
             try await eventually("the cancelled task's guard gone") { kill(thirdGuard!, 0) != 0 }
-            FileManager.default.createFile(atPath: "\(dir)/go-\(second)", contents: nil)
-            FileManager.default.createFile(atPath: "\(dir)/go-\(fourth)", contents: nil)
+            try Data().write(to: URL(fileURLWithPath: "\(dir)/go-\(second)"))
+            try Data().write(to: URL(fileURLWithPath: "\(dir)/go-\(fourth)"))
             #expect(try await h.wait(second, .succeeded).outcome == .notChangeControlled)
             #expect(try await h.wait(fourth, .succeeded).outcome == .notChangeControlled)
             #expect(!FileManager.default.fileExists(atPath: "\(dir)/\(third)"), "the cancelled deployment never ran")

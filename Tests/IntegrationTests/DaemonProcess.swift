@@ -77,8 +77,9 @@ final class DaemonProcess: @unchecked Sendable {
         let command = launcher + [Binaries.changegate, "daemon", "--config", configPath]
         p.executableURL = URL(fileURLWithPath: command[0])
         p.arguments = Array(command.dropFirst())
-        FileManager.default.createFile(atPath: logPath, contents: nil)
-        let log = FileHandle(forWritingAtPath: logPath)!
+        guard FileManager.default.createFile(atPath: logPath, contents: nil), let log = FileHandle(forWritingAtPath: logPath) else {
+            throw HarnessError("cannot create the daemon's log \(logPath)")
+        }
         log.seekToEndOfFile()
         p.standardOutput = log
         p.standardError = log

@@ -15,27 +15,15 @@ extension PostgresDaemonTests {
             func psql(_ sql: String) throws -> String { try cluster.psql(sql, database: "changegate") }
             // The simulator where the namespace reaches it; these projects never call it.
             let sim = try await SimulatorProcess(host: namespace.hostAddress)
-            let pids = NSTemporaryDirectory() + "cg-cut-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: pids, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: pids) }
-            let projects = """
-                [projects.web]
-                change_controlled = false
-                connection = "sim"
-                command = ["/bin/sh", "-c", "echo $$ > \(pids)/$CHANGEGATE_RELEASE.pid; exec sleep 60"]
-
-                [projects.quick]
-                change_controlled = false
-                connection = "sim"
-                command = ["/bin/true"]
-                """
+            let projects = try FailoverProjects()
+            defer { projects.remove() }
             func url(_ host: String) -> String { "postgresql://\(cluster.superuser)@\(host):\(cluster.port)/changegate?sslmode=disable" }
             // The default lease: its margins (stop at 60 %, kill at 90 %) hold on a loaded machine too.
             let lease = 8.0
-            let a = try DaemonProcess(simulator: sim, projects: projects, extra: "leader_lease = \"\(Int(lease))s\"",
+            let a = try DaemonProcess(simulator: sim, projects: projects.toml, extra: "leader_lease = \"\(Int(lease))s\"",
                                       postgres: (url(namespace.hostAddress), cluster.password))
             a.launcher = namespace.launcher
-            let b = try DaemonProcess(simulator: sim, projects: projects, extra: "leader_lease = \"\(Int(lease))s\"",
+            let b = try DaemonProcess(simulator: sim, projects: projects.toml, extra: "leader_lease = \"\(Int(lease))s\"",
                                       postgres: (url("127.0.0.1"), cluster.password))
             do {
                 try a.start()
@@ -45,8 +33,7 @@ extension PostgresDaemonTests {
 
                 let first = try #require(Int64(try psql("INSERT INTO deployments (project, environment, release) VALUES ('web', 'Test', '1') RETURNING id")))
                 try await Self.waitFor(cluster, first, ["executing"])
-                try await eventually("the deploy to write its pid") { FileManager.default.fileExists(atPath: "\(pids)/1.pid") }
-                let child = try #require(Int32(try String(contentsOfFile: "\(pids)/1.pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+                let child = try await projects.deployPID(release: "1")
 
                 let cut = ContinuousClock.now
                 try namespace.cut()

@@ -3,6 +3,36 @@ import Testing
 import TestSupport
 
 /// The built daemon on a PostgreSQL queue (a throw-away cluster), rows inserted with `psql` as producers do.
+/// The failover tests' projects: `web`'s deploy writes its pid to `<directory>/<release>.pid` and sleeps a minute
+/// (so a test can watch it stop), `quick` ends at once. Neither is change controlled.
+struct FailoverProjects {
+    let directory = NSTemporaryDirectory() + "cg-ha-\(UUID().uuidString.prefix(8))"
+    var toml: String {
+        """
+        [projects.web]
+        change_controlled = false
+        connection = "sim"
+        command = ["/bin/sh", "-c", "echo $$ > \(directory)/$CHANGEGATE_RELEASE.pid; exec sleep 60"]
+
+        [projects.quick]
+        change_controlled = false
+        connection = "sim"
+        command = ["/bin/true"]
+        """
+    }
+
+    init() throws { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+
+    func remove() { try? FileManager.default.removeItem(atPath: directory) }
+
+    /// The pid of `web`'s deploy of `release`, once it has written it.
+    func deployPID(release: String) async throws -> Int32 {
+        let path = "\(directory)/\(release).pid"
+        try await eventually("the deploy of \(release) to write its pid") { FileManager.default.fileExists(atPath: path) }
+        return try #require(Int32(try String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+    }
+}
+
 @Suite(.serialized, .ownThreads) struct PostgresDaemonTests {
     /// A cluster with an empty `changegate` database, and a daemon configured for it with its password in a file.
     static func withDaemon(projects: String, extra: String = "", _ body: (PostgresCluster, DaemonProcess, SimulatorProcess) async throws -> Void) async throws {
@@ -89,21 +119,9 @@ import TestSupport
             let sim = try await SimulatorProcess()
             func psql(_ sql: String) throws -> String { try cluster.psql(sql, database: "changegate") }
             let url = "postgresql://\(cluster.superuser)@127.0.0.1:\(cluster.port)/changegate?sslmode=disable"
-            let pids = NSTemporaryDirectory() + "cg-ha-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: pids, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: pids) }
-            let projects = """
-                [projects.web]
-                change_controlled = false
-                connection = "sim"
-                command = ["/bin/sh", "-c", "echo $$ > \(pids)/$CHANGEGATE_RELEASE.pid; exec sleep 60"]
-
-                [projects.quick]
-                change_controlled = false
-                connection = "sim"
-                command = ["/bin/true"]
-                """
-            let daemons = try (0..<3).map { _ in try DaemonProcess(simulator: sim, projects: projects, extra: "leader_lease = \"4s\"", postgres: (url, cluster.password)) }
+            let projects = try FailoverProjects()
+            defer { projects.remove() }
+            let daemons = try (0..<3).map { _ in try DaemonProcess(simulator: sim, projects: projects.toml, extra: "leader_lease = \"4s\"", postgres: (url, cluster.password)) }
             let (a, b, c) = (daemons[0], daemons[1], daemons[2])
             do {
                 try a.start()
@@ -117,8 +135,7 @@ import TestSupport
                 let release = "1.0"
                 let first = try #require(Int64(try psql("INSERT INTO deployments (project, environment, release) VALUES ('web', 'Test', '\(release)') RETURNING id")))
                 try await Self.waitFor(cluster, first, ["executing"])
-                try await eventually("the deploy to write its pid") { FileManager.default.fileExists(atPath: "\(pids)/\(release).pid") }
-                let child = try #require(Int32(try String(contentsOfFile: "\(pids)/\(release).pid", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)))
+                let child = try await projects.deployPID(release: release)
                 let killed = ContinuousClock.now
                 a.kill9()
                 try await eventually("the standby to take over", timeout: .seconds(30), every: .milliseconds(20)) { b.log.contains("Leading the queue with epoch 2") }

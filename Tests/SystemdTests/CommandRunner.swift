@@ -23,9 +23,9 @@ func runCommand(_ arguments: [String], input: String? = nil, environment: [Strin
     defer { try? FileManager.default.removeItem(at: scratch) }
     let outURL = scratch.appendingPathComponent("out"), errURL = scratch.appendingPathComponent("err")
     let inURL = scratch.appendingPathComponent("in")
-    FileManager.default.createFile(atPath: outURL.path, contents: nil)
-    FileManager.default.createFile(atPath: errURL.path, contents: nil)
-    FileManager.default.createFile(atPath: inURL.path, contents: Data((input ?? "").utf8))
+    try Data().write(to: outURL)
+    try Data().write(to: errURL)
+    try Data((input ?? "").utf8).write(to: inURL)
     let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
     let stdin = try FileHandle(forReadingFrom: inURL)
     defer { try? out.close(); try? err.close(); try? stdin.close() }
