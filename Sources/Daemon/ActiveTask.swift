@@ -42,8 +42,10 @@ struct ActiveTask: Sendable {
     var deadlineGeneration: UInt64 = 0
     /// Likewise for the retry an `Effect.retry` asked for.
     var retryGeneration: UInt64 = 0
-    /// The schedule-aware gate: the latest conflict report, and the change's blackout spans (read once).
+    /// The schedule-aware gate: the latest conflict report, the latest finished one, and the change's blackout
+    /// spans (read once).
     var conflict: ConflictReport?
+    var conflictVerdict: ConflictReport?
     var blackouts: [BlackoutSpan]?
 
     var slotKey: String { "\(request.project)\u{1F}\(request.environment)" }
@@ -52,7 +54,7 @@ struct ActiveTask: Sendable {
     var view: TaskView {
         TaskView(id: id, state: state, changeControlled: controlled, change: change, waitingSince: waitingSince,
                  notBefore: notBefore, cancelRequested: cancelRequested, outcome: outcome, abort: abort,
-                 childRecorded: identity != nil).with(conflict: conflict, blackouts: blackouts, startedAt: startedAt)
+                 childRecorded: identity != nil).with(conflict: conflict, verdict: conflictVerdict, blackouts: blackouts, startedAt: startedAt)
     }
 
     /// The change the poll must watch for this task, if any: waiting for approval or a slot, or running under it.

@@ -68,7 +68,7 @@ enum WorkNotes {
     static func starting(_ task: ActiveTask) -> String {
         "changegate task \(task.id): starting the deployment of \(task.request.project) \(task.request.release) to \(task.request.environment)"
             + (task.request.requestedBy.map { ", requested by \($0)" } ?? "") + "."
-            + (task.conflict.flatMap { $0.status == .conflict ? "\nStarted although the conflict check reports \(StateMachine.describe($0.conflicts)) (conflict_check = warn)." : nil } ?? "")
+            + (task.conflictVerdict.flatMap { $0.status == .conflict ? "\nStarted although the conflict check reports \(StateMachine.describe($0.conflicts)) (conflict_check = warn)." : nil } ?? "")
     }
 
     static func finished(_ task: ActiveTask, duration: Duration?) -> String {

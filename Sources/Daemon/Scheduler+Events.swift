@@ -65,6 +65,7 @@ extension Scheduler {
         case .conflict(_, .success(let report)):
             let previous = task.conflict
             task.conflict = report
+            if !report.inProgress, report.status != .notRun { task.conflictVerdict = report }
             feed(task, .conflictReport(report), &batch, now: now) { t in
                 // One record per distinct finished answer: a long block re-checks every minute.
                 guard !report.inProgress, report.status != .notRun, previous != report || t.next != .implementCheck else { return TaskChange() }

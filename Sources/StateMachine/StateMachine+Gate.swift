@@ -16,6 +16,7 @@ extension StateMachine {
         let number = task.changeNumber ?? "?"
         let timedOut = blockTimedOut(task, now: now, policy: policy)
         if report.inProgress || report.status == .notRun {
+            if timedOut, isBlocked(task, policy: policy) { return stillConflicting(task, policy: policy) }
             if timedOut {
                 let why = "The conflict check of \(number) did not finish within \(policy.approvalTimeout.humanReadable)"
                 return policy.conflictCheck == .block ? .finish(.changeConflict, why) : proceed(task, now: now, policy: policy, note: "\(why); starting anyway (conflict_check = warn)")
@@ -30,7 +31,9 @@ extension StateMachine {
             return proceed(task, now: now, policy: policy, note: "conflict check of \(number) reports \(listed); starting anyway (conflict_check = warn)")
         }
         if timedOut {
-            return .finish(.changeConflict, "ServiceNow still reports \(listed) for \(number) after \(policy.approvalTimeout.humanReadable); the deployment did not start. Move the change's planned window or clear the conflict, then queue it again")
+            var finished = task
+            finished.conflictVerdict = report
+            return stillConflicting(finished, policy: policy)
         }
         return .stay(.implementCheck, [.retry(after: policy.conflictRecheck)],
                      note: "held: the conflict check of \(number) reports \(listed); checking again in \(policy.conflictRecheck.humanReadable)")
@@ -70,8 +73,14 @@ extension StateMachine {
         return now >= since.addingTimeInterval(policy.approvalTimeout.timeInterval)
     }
 
+    /// Held by the last finished check: a re-check still running does not release the hold.
     static func isBlocked(_ task: TaskView, policy: Policy) -> Bool {
-        policy.conflictCheck == .block && task.conflict?.status == .conflict
+        policy.conflictCheck == .block && task.conflictVerdict?.status == .conflict
+    }
+
+    /// The approval timeout ended a block: the reason names the conflicts of the last finished check.
+    static func stillConflicting(_ task: TaskView, policy: Policy) -> Transition {
+        .finish(.changeConflict, "ServiceNow still reports \(describe(task.conflictVerdict?.conflicts ?? [])) for \(task.changeNumber ?? "the change") after \(policy.approvalTimeout.humanReadable); the deployment did not start. Move the change's planned window or clear the conflict, then queue it again")
     }
 
     static func activeSpan(_ spans: [BlackoutSpan], at now: Date) -> BlackoutSpan? {

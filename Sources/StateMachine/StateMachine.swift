@@ -99,7 +99,7 @@ public enum StateMachine {
             guard let change = task.change else { return .stay(.implementCheck) }
             let t = afterApprovalCheck(task, change, rejectionComment: nil, now: now, policy: policy)
             if t.next == .implementCheck, isBlocked(task, policy: policy), blockTimedOut(task, now: now, policy: policy) {
-                return .finish(.changeConflict, "ServiceNow still reports \(describe(task.conflict?.conflicts ?? [])) for \(change.number) after \(policy.approvalTimeout.humanReadable); the deployment did not start. Move the change's planned window or clear the conflict, then queue it again")
+                return stillConflicting(task, policy: policy)
             }
             return t.next == .implementCheck ? .stay(.implementCheck) : t
         case .serviceNowFailed(let reason, transient: true):

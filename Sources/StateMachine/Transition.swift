@@ -22,6 +22,9 @@ public struct TaskView: Sendable, Equatable {
     public var childRecorded: Bool
     /// The latest conflict report of the change (implement_check, with conflict_check on).
     public var conflict: ConflictReport?
+    /// The latest finished report (a re-check still running does not replace it): what holds a blocked deployment
+    /// and what its reason names.
+    public var conflictVerdict: ConflictReport?
     /// The blackout spans of the change, read once per change (nil: not read yet).
     public var blackouts: [BlackoutSpan]?
     /// When the deploy command was spawned: blackouts that began before it do not stop it (warn mode).
@@ -43,9 +46,10 @@ public struct TaskView: Sendable, Equatable {
     }
 
     /// With the schedule-aware gate's fields.
-    public func with(conflict: ConflictReport?, blackouts: [BlackoutSpan]?, startedAt: Date?) -> TaskView {
+    public func with(conflict: ConflictReport?, verdict: ConflictReport?, blackouts: [BlackoutSpan]?, startedAt: Date?) -> TaskView {
         var v = self
         v.conflict = conflict
+        v.conflictVerdict = verdict
         v.blackouts = blackouts
         v.startedAt = startedAt
         return v

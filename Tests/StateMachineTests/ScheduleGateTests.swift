@@ -30,12 +30,34 @@ import Testing
         let policy = Policy(approvalTimeout: .seconds(3600), conflictCheck: .block)
         var v = task(.implementCheck, waitingSince: now.addingTimeInterval(-3000))
         v.conflict = conflict
+        v.conflictVerdict = conflict
         let deadline = StateMachine.deadline(v, policy: policy)
         #expect(deadline == now.addingTimeInterval(600))
         let t = decide(v, .tick, at: deadline!, policy: policy)
         #expect(t.next == .completing && t.outcome == .changeConflict)
         #expect(t.reason?.contains("Year-end freeze") == true)
         #expect(decide(v, .conflictReport(conflict), at: deadline!, policy: policy).outcome == .changeConflict)
+    }
+
+    /// The timeout can fall while a re-check runs (its report reads "Conflict" with no list yet): the hold stands
+    /// and the reason names what the last finished check found, not "a conflict".
+    @Test func aReCheckStillRunningAtTheTimeoutEndsWithTheLastFinishedConflicts() throws {
+        let policy = Policy(approvalTimeout: .seconds(3600), conflictCheck: .block)
+        let rerun = ConflictReport(status: .conflict, inProgress: true)
+        var v = task(.implementCheck, waitingSince: now.addingTimeInterval(-3000))
+        v.conflict = rerun
+        v.conflictVerdict = conflict
+        let deadline = try #require(StateMachine.deadline(v, policy: policy))
+        #expect(deadline == now.addingTimeInterval(600))
+        for input in [Input.tick, .conflictReport(rerun)] {
+            let t = decide(v, input, at: deadline, policy: policy)
+            #expect(t.next == .completing && t.outcome == .changeConflict)
+            #expect(t.reason?.contains("a blackout (Year-end freeze)") == true, "\(input): \(t.reason ?? "")")
+        }
+        // Before the timeout a running re-check is read again; a clear first check holds nothing.
+        #expect(decide(v, .conflictReport(rerun), policy: policy).effects == [.retry(after: .seconds(3))])
+        v.conflictVerdict = clear
+        #expect(StateMachine.deadline(v, policy: policy) != deadline)
     }
 
     @Test func warnStartsAndNamesTheConflict() {
