@@ -9,7 +9,7 @@ BIN_DIR = $(shell $(SWIFT) build --show-bin-path 2>/dev/null)
 RELEASE_FLAGS = -c release --static-swift-stdlib
 RELEASE_BIN_DIR = $(shell $(SWIFT) build $(RELEASE_FLAGS) --show-bin-path 2>/dev/null)
 
-.PHONY: all deps build test reliability demo bench install install-files deb clean
+.PHONY: all deps build test reliability demo bench install install-files deb man clean
 
 all: build
 
@@ -89,7 +89,11 @@ deb: deps
 	scripts/install-deps.sh --packaging
 	$(SWIFT) build $(RELEASE_FLAGS) --product changegate
 	$(SWIFT) build $(RELEASE_FLAGS) --product changegate-snowsim
-	scripts/build-deb.sh $(RELEASE_BIN_DIR)
+	SWIFT=$(SWIFT) scripts/build-deb.sh $(RELEASE_BIN_DIR)
+
+# The man pages the package installs, from a debug build, to read before packaging: man .build/man/changegate.1
+man: build
+	SWIFT=$(SWIFT) scripts/generate-man-pages.sh $(BIN_DIR) .build/man
 
 clean:
 	rm -rf .build demo-run

@@ -22,6 +22,8 @@ done
 rm -rf "$stage" "$out"/*.deb "$out"/*.ddeb "$out"/*.changes "$out"/*.buildinfo
 mkdir -p "$stage"
 cp -r debian "$stage/"
+# changegate(1) and changegate-snowsim(1), from the binaries' argument parser (debian/*.manpages installs them).
+scripts/generate-man-pages.sh "$bin_dir" "$stage/man"
 date=$(date -R -d "@$(git log -1 --format=%ct 2>/dev/null || date +%s)")
 cat > "$stage/debian/changelog" <<CHANGELOG
 changegate ($version) unstable; urgency=medium

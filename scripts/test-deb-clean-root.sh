@@ -133,6 +133,10 @@ inside getent passwd changegate >/dev/null || fail "user changegate was not crea
 inside journalctl --list-catalog 07ba8a8cda2848c6a18a382e962aa532 | grep -q changegate || fail "the journal catalog was not updated"
 inside sh -c '! ldd /usr/bin/changegate | grep -E "swift|not found"' >/dev/null || fail "/usr/bin/changegate needs libraries the root lacks"
 inside changegate --version | grep -qx "$version" || fail "changegate --version does not print $version"
+for page in changegate changegate-snowsim; do
+  inside zcat "/usr/share/man/man1/$page.1.gz" | grep -qx ".Nm $page" || fail "the man page $page(1) is not installed"
+done
+inside zcat /usr/share/man/man1/changegate.1.gz | grep -qx '.It Em daemon' || fail "changegate(1) does not describe the daemon command"
 
 # --- one change-controlled deployment -----------------------------------------------------------------
 step "starting the simulator and the service"
