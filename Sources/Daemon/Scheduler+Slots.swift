@@ -13,7 +13,7 @@ extension Scheduler {
                 guard var task = batch.updated[id] else { continue }
                 if task.holdsSlot && task.state != .implementCheck && task.state != .executing {
                     task.holdsSlot = false
-                    granted += loop.slots.release(key: task.slotKey, limit: task.project.maxConcurrent)
+                    granted += loop.slots.release(key: task.slotKey, limit: task.project.maxConcurrent, granting: !loop.draining)
                 }
                 if task.waitingForSlot && task.state != .implementCheck && task.state != .queued {
                     task.waitingForSlot = false

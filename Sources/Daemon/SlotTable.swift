@@ -26,10 +26,11 @@ struct SlotTable {
     /// A waiter that no longer wants a slot (cancelled, failed); skipped when its turn comes.
     mutating func withdraw(_ id: Int64) { live[id] = nil }
 
-    /// Frees one slot of `key` and returns the waiters that now hold one (each must be told `.slotGranted`).
-    mutating func release(key: String, limit: Int) -> [Int64] {
+    /// Frees one slot of `key` and returns the waiters that now hold one (each must be told `.slotGranted`);
+    /// none when `granting` is off (a draining daemon starts nothing new).
+    mutating func release(key: String, limit: Int, granting: Bool = true) -> [Int64] {
         held[key, default: 1] -= 1
-        return grant(key: key, limit: limit)
+        return granting ? grant(key: key, limit: limit) : []
     }
 
     /// Hands free slots to the waiters in order (also after a reload raised the limit).

@@ -149,7 +149,7 @@ extension PostgresQueueStore {
         guard ContinuousClock.now < fence.writableUntil else {
             throw QueueStoreError.notLeader(url: path, epoch: fence.epoch, reason: "its lease could not be renewed in time")
         }
-        let rows = try await connection.query("SELECT epoch, holder FROM leader_lease WHERE id = 1 FOR SHARE", logger: logger).collect()
+        let rows = try await connection.query("SELECT epoch, holder FROM leader_lease WHERE id = 1 FOR KEY SHARE", logger: logger).collect()
         let (epoch, holder) = try rows[0].decode((Int64, String).self)
         guard epoch == fence.epoch, holder == fence.holder else {
             throw QueueStoreError.notLeader(url: path, epoch: fence.epoch, reason: "epoch \(epoch) has taken over")

@@ -6,7 +6,7 @@ import AuditTrail
 /// milliseconds), so both backends read them back the same way.
 /// Each migration is a list of single statements: the extended query protocol runs one statement at a time.
 enum PostgresSchema {
-    static let currentVersion = "v6"
+    static let currentVersion = "v7"
     /// The channel a producer's insert (or cancel request) is announced on.
     static let channel = "changegate_queue"
     static let now = #"to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')"#
@@ -171,5 +171,6 @@ enum PostgresSchema {
             )
             """,
         ]),
+        ("v7", ["CREATE UNIQUE INDEX leader_lease_epoch ON leader_lease (epoch)"]),
     ]
 }

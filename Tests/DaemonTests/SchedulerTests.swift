@@ -236,6 +236,25 @@ import Testing
         #expect(try store?.task(id).outcome == .notChangeControlled)
     }
 
+    /// Stopping finishes what runs and starts nothing new: the slot a drained deployment frees is not handed on.
+    @Test func shutdownStartsNoDeploymentWaitingForTheSlot() async throws {
+        let config = environments + simConnection + project("batch", command: "sleep 1", controlled: false)
+        var first: Int64 = 0, second: Int64 = 0
+        var store: QueueStore?
+        try await SchedulerHarness.with(config) { h in
+            first = try h.enqueue("batch", "Staging")
+            second = try h.enqueue("batch", "Staging")
+            try await h.wait(first, .executing)
+            try await eventually("the second row to wait for the slot") {
+                h.notices.all.contains { $0.contains("1 executing") && $0.contains("1 queued") }
+            }
+            store = h.store
+        }
+        #expect(try store?.task(first).outcome == .notChangeControlled)
+        let waiting = try #require(try store?.task(second))
+        #expect(waiting.state == .queued, "\(waiting)")
+    }
+
     @Test func pastTheDrainTimeoutARunningDeploymentIsInterrupted() async throws {
         let config = "drain_timeout = \"1s\"\n" + environments + simConnection + project("batch", command: "sleep 30", controlled: false)
         var id: Int64 = 0

@@ -64,7 +64,7 @@ import TestSupport
                 for try await id in group { ids.insert(id) }
                 #expect(ids.count == 1, "one schema, one instance id: \(ids)")
             }
-            #expect(try cluster.psql("SELECT count(*) FROM schema_migrations", database: "changegate") == "6")
+            #expect(try cluster.psql("SELECT count(*) FROM schema_migrations", database: "changegate") == "7")
         }
     }
 
