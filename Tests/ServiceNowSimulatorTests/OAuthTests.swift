@@ -30,12 +30,12 @@ import Testing
     }
 
     @Test func expiredTokenIsRefusedAndANewOneIssued() async throws {
-        // Seconds, not milliseconds: the suite shares two cores with every other test.
+        // Only the expiry is timed here: a use "still within 3 s" cannot be promised on a loaded machine (a CI run
+        // took longer than that), and a valid token's use is passwordGrantAnswersTheDocumentedShape's.
         try await Sim.with({ $0.tokenLifetime = 3 }) { sim in
             let a = try await sim.passwordToken()
             #expect(a.json["expires_in"] == .int(3))
             let token = try #require(a.json["access_token"]?.stringValue)
-            #expect(try await sim.get("/api/sn_chg_rest/change", auth: "Bearer \(token)").status == 200)
             try await Task.sleep(for: .milliseconds(3500))
             let expired = try await sim.get("/api/sn_chg_rest/change", auth: "Bearer \(token)")
             expectError(expired, 401, "User Not Authenticated")
