@@ -48,7 +48,7 @@ public struct LeaseFence: Sendable, Equatable {
 
 /// The leader lease: one row, `leader_lease`, with times by the server's clock. A daemon takes it when it is free
 /// or ran out (the epoch grows by one), renews it while it leads, and gives it up when it stops. Every write of
-/// the store checks the fence inside its transaction (`SELECT … FOR SHARE` on the row), so a write of an old
+/// the store checks the fence inside its transaction (`SELECT … FOR KEY SHARE` on the row), so a write of an old
 /// leader is refused once a newer epoch exists, and a takeover waits for a write already under way.
 extension PostgresQueueStore {
     public enum Attempt: Sendable, Equatable {
@@ -142,8 +142,9 @@ extension PostgresQueueStore {
     /// Sets (or clears) the epoch this store's writes carry.
     public func setFence(_ fence: LeaseFence?) { self.fence.withLock { $0 = fence } }
 
-    /// Inside a write's transaction: refuses it unless this daemon still leads with its epoch. FOR SHARE keeps the
-    /// row from being taken over until the transaction ends.
+    /// Inside a write's transaction: refuses it unless this daemon still leads with its epoch. FOR KEY SHARE keeps
+    /// the row from being taken over (a takeover changes `epoch`, a key column since v7) until the transaction ends,
+    /// yet lets a renewal (only `expires_at`) through: FOR SHARE let a burst of writes starve the renewal.
     func checkFence(_ connection: PostgresConnection) async throws {
         guard let fence = fence.withLock({ $0 }) else { return }
         guard ContinuousClock.now < fence.writableUntil else {
