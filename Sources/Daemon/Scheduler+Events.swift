@@ -65,10 +65,10 @@ extension Scheduler {
         case .conflict(_, .success(let report)):
             let previous = task.conflict
             task.conflict = report
-            if !report.inProgress, report.status != .notRun { task.conflictVerdict = report }
+            if report.isFinished { task.conflictVerdict = report }
             feed(task, .conflictReport(report), &batch, now: now) { t in
                 // One record per distinct finished answer: a long block re-checks every minute.
-                guard !report.inProgress, report.status != .notRun, previous != report || t.next != .implementCheck else { return TaskChange() }
+                guard report.isFinished, previous != report || t.next != .implementCheck else { return TaskChange() }
                 let held = t.effects.contains { if case .retry = $0 { true } else { false } }
                 return TaskChange(audit: [Audit.conflictCheck(report, task: task, mode: task.project.conflictCheck.rawValue,
                                                               held: held, refused: t.next == .completing)])

@@ -13,7 +13,7 @@ extension Scheduler {
                 guard var task = batch.updated[id] else { continue }
                 if task.holdsSlot && task.state != .implementCheck && task.state != .executing {
                     task.holdsSlot = false
-                    granted += loop.slots.release(key: task.slotKey, limit: task.project.maxConcurrent, granting: !loop.draining)
+                    granted += loop.slots.release(key: task.slotKey, limit: task.project.maxConcurrent)
                 }
                 if task.waitingForSlot && task.state != .implementCheck && task.state != .queued {
                     task.waitingForSlot = false
@@ -32,7 +32,7 @@ extension Scheduler {
                 requested = true
                 task.waitingForSlot = true
                 batch.updated[id] = task
-                if !loop.draining { granted += loop.slots.request(id, key: task.slotKey, limit: task.project.maxConcurrent) }
+                granted += loop.slots.request(id, key: task.slotKey, limit: task.project.maxConcurrent)
             }
             batch.effects = kept
             for id in granted {

@@ -114,6 +114,7 @@ public final class Scheduler: Service, Sendable {
 
     func startDrain(_ loop: inout LoopState) {
         loop.draining = true
+        loop.slots.granting = false
         for armed in loop.armed.values { disarm(armed) }  // nothing new starts while stopping
         loop.drainStarted = clock.now()
         _ = notifier.stopping(status: "stopping: draining \(loop.count(.executing)) running deployment(s)")

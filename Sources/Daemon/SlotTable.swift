@@ -8,6 +8,8 @@ struct SlotTable {
     /// The live ticket of each waiting task; a queue entry without it was withdrawn and is skipped.
     private var live: [Int64: UInt64] = [:]
     private var nextTicket: UInt64 = 0
+    /// Off once the daemon drains: freed slots stay free and waiters keep waiting, so nothing new starts.
+    var granting = true
 
     func holders(_ key: String) -> Int { held[key, default: 0] }
 
@@ -26,15 +28,15 @@ struct SlotTable {
     /// A waiter that no longer wants a slot (cancelled, failed); skipped when its turn comes.
     mutating func withdraw(_ id: Int64) { live[id] = nil }
 
-    /// Frees one slot of `key` and returns the waiters that now hold one (each must be told `.slotGranted`);
-    /// none when `granting` is off (a draining daemon starts nothing new).
-    mutating func release(key: String, limit: Int, granting: Bool = true) -> [Int64] {
+    /// Frees one slot of `key` and returns the waiters that now hold one (each must be told `.slotGranted`).
+    mutating func release(key: String, limit: Int) -> [Int64] {
         held[key, default: 1] -= 1
-        return granting ? grant(key: key, limit: limit) : []
+        return grant(key: key, limit: limit)
     }
 
     /// Hands free slots to the waiters in order (also after a reload raised the limit).
     mutating func grant(key: String, limit: Int) -> [Int64] {
+        guard granting else { return [] }
         var granted: [Int64] = []
         while held[key, default: 0] < limit, let next = popWaiter(key) {
             held[key, default: 0] += 1

@@ -16,6 +16,9 @@ public struct ConflictReport: Sendable, Equatable, Codable {
     public var lastRun: Date?
     public var conflicts: [ChangeConflict]
 
+    /// A verdict: the check ran to its end (not still running, not "Not Run").
+    public var isFinished: Bool { !inProgress && status != .notRun }
+
     public init(status: Status, inProgress: Bool = false, lastRun: Date? = nil, conflicts: [ChangeConflict] = []) {
         self.status = status
         self.inProgress = inProgress

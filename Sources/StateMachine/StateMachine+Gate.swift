@@ -15,7 +15,7 @@ extension StateMachine {
         guard task.changeControlled, policy.conflictCheck != .off else { return .stay(.implementCheck) }
         let number = task.changeNumber ?? "?"
         let timedOut = blockTimedOut(task, now: now, policy: policy)
-        if report.inProgress || report.status == .notRun {
+        if !report.isFinished {
             if timedOut, isBlocked(task, policy: policy) { return stillConflicting(task, policy: policy) }
             if timedOut {
                 let why = "The conflict check of \(number) did not finish within \(policy.approvalTimeout.humanReadable)"
@@ -63,7 +63,7 @@ extension StateMachine {
     /// What retryDue means in implement_check: a running check is read again; anything else starts over
     /// with a fresh read of the change (which runs the check again).
     static func implementCheckRetry(_ task: TaskView) -> Transition {
-        if let c = task.conflict, c.inProgress || c.status == .notRun { return .stay(.implementCheck, [.readConflictReport]) }
+        if let c = task.conflict, !c.isFinished { return .stay(.implementCheck, [.readConflictReport]) }
         return .stay(.implementCheck, [.freshChangeRead])
     }
 
